@@ -1,0 +1,91 @@
+"""The local stack's configuration (local/stack.toml) as typed, read-only values."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+STACK_FILE = REPO / "local" / "stack.toml"
+
+
+@dataclass(frozen=True)
+class PostgresConf:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    test_database: str
+
+    def url(self, database: str | None = None) -> str:
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database or self.database}"
+
+
+@dataclass(frozen=True)
+class RedisConf:
+    host: str
+    port: int
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://{self.host}:{self.port}/{db}"
+
+
+@dataclass(frozen=True)
+class ZooKeeperConf:
+    host: str
+    port: int
+    heap: str
+
+    @property
+    def hosts(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TopicConf:
+    name: str
+    partitions: int
+
+
+@dataclass(frozen=True)
+class KafkaConf:
+    host: str
+    port: int
+    controller_port: int
+    heap: str
+    cluster_id: str
+    topics: tuple[TopicConf, ...]
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class EmulatorConf:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Stack:
+    postgres: PostgresConf
+    redis: RedisConf
+    zookeeper: ZooKeeperConf
+    kafka: KafkaConf
+    emulator: EmulatorConf
+
+
+def load_stack(path: Path = STACK_FILE) -> Stack:
+    raw = tomllib.loads(path.read_text())
+    kafka = dict(raw["kafka"])
+    kafka["topics"] = tuple(TopicConf(**t) for t in kafka.get("topics", []))
+    return Stack(
+        postgres=PostgresConf(**raw["postgres"]),
+        redis=RedisConf(**raw["redis"]),
+        zookeeper=ZooKeeperConf(**raw["zookeeper"]),
+        kafka=KafkaConf(**kafka),
+        emulator=EmulatorConf(**raw["emulator"]),
+    )
