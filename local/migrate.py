@@ -1,6 +1,6 @@
 """Apply the versioned SQL migrations in db/migrations with yoyo (safe to re-run: applied ones are skipped).
 
-    python -m local.migrate [DATABASE_URL]
+python -m local.migrate [DATABASE_URL]
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ def migrate(url: str) -> int:
     """Apply every pending migration to the database at ``url``; returns how many were applied."""
     backend = get_backend(url.replace("postgresql://", "postgresql+psycopg://", 1))
     migrations = read_migrations(str(MIGRATIONS))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    try:
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+    finally:
+        backend.connection.close()
     return len(pending)
 
 

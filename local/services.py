@@ -12,6 +12,7 @@ what to do next.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pwd
 import shutil
@@ -82,12 +83,18 @@ def apt_install(*packages: str) -> None:
         policy.chmod(0o755)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
-        done = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], env=env, capture_output=True, text=True
+        )
         if done.returncode != 0:
             subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-            done = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], env=env, capture_output=True, text=True)
+            done = subprocess.run(
+                ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], env=env, capture_output=True, text=True
+            )
         if done.returncode != 0:
-            raise LaunchError(f"apt-get install {' '.join(packages)} failed: {done.stderr.strip().splitlines()[-1:]}; check network access to the Debian mirror")
+            raise LaunchError(
+                f"apt-get install {' '.join(packages)} failed: {done.stderr.strip().splitlines()[-1:]}; check network access to the Debian mirror"
+            )
     finally:
         if not had_policy:
             policy.unlink(missing_ok=True)
@@ -197,7 +204,9 @@ def _java() -> str:
     except (IndexError, ValueError):
         major = 0
     if major < 17:
-        raise LaunchError(f"java {major or '?'} found at {java}; Kafka 4 needs Java 17+: install openjdk-17-jre-headless and put it first on PATH")
+        raise LaunchError(
+            f"java {major or '?'} found at {java}; Kafka 4 needs Java 17+: install openjdk-17-jre-headless and put it first on PATH"
+        )
     return java
 
 
@@ -216,20 +225,34 @@ def _maven_jars(profile: str, into: Path) -> Path:
     print(f"  resolving {profile} jars from Maven Central ...", flush=True)
     shutil.rmtree(into, ignore_errors=True)
     done = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(pom), f"-P{profile}", "dependency:copy-dependencies", f"-DoutputDirectory={into}", "-DincludeScope=runtime"],
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            f"-P{profile}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={into}",
+            "-DincludeScope=runtime",
+        ],
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
         last = (done.stdout + done.stderr).strip().splitlines()[-3:]
-        raise LaunchError(f"Maven could not download the {profile} jars ({' / '.join(last)}); check access to Maven Central (proxy settings in ~/.m2/settings.xml)")
+        raise LaunchError(
+            f"Maven could not download the {profile} jars ({' / '.join(last)}); check access to Maven Central (proxy settings in ~/.m2/settings.xml)"
+        )
     stamp.write_text(pom.read_text())
     return into
 
 
 def _daemon(cmd: list[str], log: Path, pidfile: Path, env: dict[str, str] | None = None) -> int:
     with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env, cwd=log.parent)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env, cwd=log.parent
+        )
     pidfile.write_text(str(proc.pid))
     return proc.pid
 
@@ -287,7 +310,23 @@ class Postgres(Service):
             pwfile.write_text(pg.password + "\n")
             if os.geteuid() == 0:
                 shutil.chown(pwfile, self.os_user)
-            done = run([str(b / "initdb"), "-D", str(self.data), "-U", pg.user, f"--pwfile={pwfile}", "-A", "scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"], user=self.os_user, check=False)
+            done = run(
+                [
+                    str(b / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    pg.user,
+                    f"--pwfile={pwfile}",
+                    "-A",
+                    "scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                user=self.os_user,
+                check=False,
+            )
             pwfile.unlink()
             if done.returncode != 0:
                 raise LaunchError(f"initdb failed: {done.stderr.strip()[-300:]}")
@@ -296,7 +335,11 @@ class Postgres(Service):
         if os.geteuid() == 0:
             shutil.chown(sock, self.os_user)
         opts = f"-c listen_addresses={pg.host} -p {pg.port} -k {sock} -c shared_buffers=256MB -c max_connections=200 -c fsync=on"
-        done = run([str(b / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w", "-t", "60", "start"], user=self.os_user, check=False)
+        done = run(
+            [str(b / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w", "-t", "60", "start"],
+            user=self.os_user,
+            check=False,
+        )
         if done.returncode != 0:
             raise LaunchError(f"PostgreSQL did not start ({done.stdout.strip()[-200:]}); see {self.log}")
         wait_until(self.healthy, 30, "PostgreSQL", self.log)
@@ -342,7 +385,25 @@ class Redis(Service):
         if not exe:
             raise LaunchError("redis-server not found after install")
         r = self.stack.redis
-        cmd = [exe, "--bind", r.host, "--port", str(r.port), "--dir", str(self.dir), "--appendonly", "yes", "--save", "", "--daemonize", "no", "--protected-mode", "yes", "--maxmemory", "1gb"]
+        cmd = [
+            exe,
+            "--bind",
+            r.host,
+            "--port",
+            str(r.port),
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--maxmemory",
+            "1gb",
+        ]
         _daemon(cmd, self.log, self.pidfile)
         wait_until(self.healthy, 20, "Redis", self.log, self.pidfile)
 
@@ -372,7 +433,16 @@ class ZooKeeper(Service):
             "4lw.commands.whitelist=ruok,srvr,mntr\nmaxClientCnxns=200\n"
         )
         jars = self.state / "jars" / "zookeeper"
-        cmd = [_java(), f"-Xms{z.heap}", f"-Xmx{z.heap}", "-XX:+UseSerialGC", "-cp", f"{jars}/*", "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)]
+        cmd = [
+            _java(),
+            f"-Xms{z.heap}",
+            f"-Xmx{z.heap}",
+            "-XX:+UseSerialGC",
+            "-cp",
+            f"{jars}/*",
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+            str(cfg),
+        ]
         _daemon(cmd, self.log, self.pidfile)
         wait_until(self.healthy, 60, "ZooKeeper", self.log, self.pidfile)
 
@@ -431,10 +501,22 @@ class Kafka(Service):
         java = _java()
         base = [java, "-cp", f"{jars}/*", f"-Dlog4j2.configurationFile={log4j}"]
         if not (data / "meta.properties").exists():
-            done = subprocess.run([*base, "kafka.tools.StorageTool", "format", "-t", k.cluster_id, "-c", str(props)], capture_output=True, text=True)
+            done = subprocess.run(
+                [*base, "kafka.tools.StorageTool", "format", "-t", k.cluster_id, "-c", str(props)], capture_output=True, text=True
+            )
             if done.returncode != 0:
                 raise LaunchError(f"formatting Kafka's KRaft storage failed: {(done.stdout + done.stderr).strip()[-300:]}")
-        cmd = [java, f"-Xms{k.heap}", f"-Xmx{k.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true", *base[1:], "kafka.Kafka", str(props)]
+        cmd = [
+            java,
+            f"-Xms{k.heap}",
+            f"-Xmx{k.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            *base[1:],
+            "kafka.Kafka",
+            str(props),
+        ]
         _daemon(cmd, self.log, self.pidfile)
         wait_until(self.healthy, 90, "Kafka", self.log, self.pidfile)
 
@@ -448,10 +530,8 @@ class Kafka(Service):
             existing = set(admin.list_topics())
             missing = [NewTopic(t.name, t.partitions, 1) for t in self.stack.kafka.topics if t.name not in existing]
             if missing:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     admin.create_topics(missing)
-                except TopicAlreadyExistsError:
-                    pass
         finally:
             admin.close()
 

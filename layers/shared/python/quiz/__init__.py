@@ -1,0 +1,1 @@
+"""The quiz's shared package (the Lambda layer): domain, services, ports, adapters, config, errors."""
