@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-STACK_FILE = REPO / "local" / "stack.toml"
+# QUIZ_STACK_FILE points the launcher, emulator and tests at another stack (other ports, say).
+STACK_FILE = Path(os.environ.get("QUIZ_STACK_FILE", REPO / "local" / "stack.toml"))
 
 
 @dataclass(frozen=True)
