@@ -1,0 +1,1 @@
+"""Quizzes: authoring, joining, host-paced timed questions, answers and scoring."""
