@@ -1,0 +1,66 @@
+"""User service HTTP routes (HTTP API 2.0): sign-up, login, refresh, logout and the caller's profile.
+
+Glue only: parse the event, call `AuthService`, map the result. Errors are mapped by `api_handler`.
+Bodies and headers carry passwords and tokens, so nothing here logs an event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from quiz.auth import authenticate
+from quiz.auth.bootstrap import auth_service
+from quiz.auth.gateway import source_ip, text_field
+from quiz.errors import NotFound
+from quiz.http import Event, Response, api_handler, json_body, json_response
+
+NO_STORE = {"cache-control": "no-store"}  # RFC 6749 §5.1: token responses must not be cached
+
+
+def signup(event: Event) -> Response:
+    body = json_body(event)
+    result = auth_service().signup(text_field(body, "username"), text_field(body, "password"), text_field(body, "display_name"))
+    return json_response(201, result.to_body(), NO_STORE)
+
+
+def login(event: Event) -> Response:
+    body = json_body(event)
+    result = auth_service().login(text_field(body, "username"), text_field(body, "password"), source_ip(event))
+    return json_response(200, result.to_body(), NO_STORE)
+
+
+def refresh(event: Event) -> Response:
+    return json_response(200, auth_service().refresh(text_field(json_body(event), "refresh_token")).to_body(), NO_STORE)
+
+
+def logout(event: Event) -> Response:
+    auth_service().logout(authenticate(event), everywhere=json_body(event).get("everywhere") is True)
+    return {"statusCode": 204, "headers": NO_STORE, "body": ""}
+
+
+def get_me(event: Event) -> Response:
+    return json_response(200, auth_service().profile(authenticate(event)).to_public())
+
+
+def patch_me(event: Event) -> Response:
+    principal = authenticate(event)
+    return json_response(200, auth_service().rename(principal, text_field(json_body(event), "display_name")).to_public())
+
+
+ROUTES: dict[str, Callable[[Event], Response]] = {
+    "POST /auth/signup": signup,
+    "POST /auth/login": login,
+    "POST /auth/refresh": refresh,
+    "POST /auth/logout": logout,
+    "GET /users/me": get_me,
+    "PATCH /users/me": patch_me,
+}
+
+
+@api_handler
+def handler(event: Event, context: Any) -> Response:
+    route = ROUTES.get(str(event.get("routeKey")))
+    if route is None:
+        raise NotFound(f"no route {event.get('routeKey')!r} in the User service")
+    return route(event)

@@ -1,0 +1,1 @@
+"""Infrastructure behind the User service's ports: PostgreSQL (accounts, sessions) and Redis (limits, revocations)."""
