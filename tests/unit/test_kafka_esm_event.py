@@ -29,7 +29,8 @@ FUNCTION_ARN = "arn:aws:lambda:us-east-1:000000000000:function:leaderboard"
 
 
 def sample(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / f"{name}.json").read_text())
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return event
 
 
 def config(properties: dict[str, Any], *, bootstrap: str = "127.0.0.1:9092", function: str = "leaderboard") -> MappingConfig:
@@ -97,7 +98,9 @@ def test_self_managed_event_matches_the_aws_sample_byte_for_byte() -> None:
 
 def test_headers_are_byte_arrays_and_any_bytes_survive() -> None:
     cfg = config({"Stream": "arn:aws:kafka:us-east-1:1:cluster/c/x", "Topics": ["t"]})
-    record = KafkaRecord("t", 0, 7, 1, "CREATE_TIME", b"k", b"\x00\xff", headers=(("h", b"\x00\x01\xfe\xff"), ("trace", b"abc"), ("empty", b"")))
+    record = KafkaRecord(
+        "t", 0, 7, 1, "CREATE_TIME", b"k", b"\x00\xff", headers=(("h", b"\x00\x01\xfe\xff"), ("trace", b"abc"), ("empty", b""))
+    )
     [out] = build_event(cfg, [record])["records"]["t-0"]
     assert out["headers"] == [{"h": [0, 1, 254, 255]}, {"trace": [97, 98, 99]}, {"empty": []}]
     assert base64.b64decode(out["value"]) == b"\x00\xff"
@@ -117,7 +120,10 @@ def test_null_key_and_null_value_are_left_out_and_no_headers_is_an_empty_list() 
 
 def test_records_are_grouped_by_topic_partition_in_offset_order() -> None:
     cfg = config({"Stream": "arn:aws:kafka:us-east-1:1:cluster/c/x", "Topics": ["scores", "other"]})
-    shuffled = [KafkaRecord(t, p, o, o, "CREATE_TIME", None, b"x") for t, p, o in [("scores", 1, 5), ("scores", 0, 3), ("scores", 1, 4), ("other", 0, 9), ("scores", 0, 2)]]
+    shuffled = [
+        KafkaRecord(t, p, o, o, "CREATE_TIME", None, b"x")
+        for t, p, o in [("scores", 1, 5), ("scores", 0, 3), ("scores", 1, 4), ("other", 0, 9), ("scores", 0, 2)]
+    ]
     records = build_event(cfg, shuffled)["records"]
     assert list(records) == ["other-0", "scores-0", "scores-1"]
     assert [r["offset"] for r in records["scores-0"]] == [2, 3]
@@ -127,7 +133,11 @@ def test_records_are_grouped_by_topic_partition_in_offset_order() -> None:
 
 def test_record_size_never_under_counts_the_event() -> None:
     cfg = config({"Stream": "arn:aws:kafka:us-east-1:1:cluster/c/x", "Topics": ["t"]})
-    records = [KafkaRecord("t", p, o, 1_700_000_000_000 + o, "CREATE_TIME", b"key", bytes(range(256)) * 3, (("h", b"v"),)) for p in range(3) for o in range(5)]
+    records = [
+        KafkaRecord("t", p, o, 1_700_000_000_000 + o, "CREATE_TIME", b"key", bytes(range(256)) * 3, (("h", b"v"),))
+        for p in range(3)
+        for o in range(5)
+    ]
     actual = len(json.dumps(build_event(cfg, records), separators=(",", ":")).encode())
     estimate = envelope_size(cfg) + sum(record_size(r) for r in records)
     assert actual <= estimate < actual * 1.1
@@ -194,7 +204,9 @@ def test_msk_needs_its_cluster_arn_and_the_type_is_inferred_or_given() -> None:
         MappingConfig.from_properties(function_name="f", properties={"Topics": ["t"]}, event_type="MSK", bootstrap_servers="b:9092")
     with pytest.raises(ValueError, match="event_type"):
         infer_event_type({"Topics": ["t"]})
-    smk = MappingConfig.from_properties(function_name="f", properties={"Topics": ["t"]}, event_type="SelfManagedKafka", bootstrap_servers="b:9092")
+    smk = MappingConfig.from_properties(
+        function_name="f", properties={"Topics": ["t"]}, event_type="SelfManagedKafka", bootstrap_servers="b:9092"
+    )
     assert smk.event_bootstrap_servers == "b:9092"
     assert build_event(smk, [])["eventSource"] == "aws:SelfManagedKafka"
 
@@ -233,7 +245,9 @@ def test_kafka_destination_gets_one_message_per_record_in_the_documented_shape()
 
 def test_an_oversized_record_has_no_response_context() -> None:
     cfg = config({"Stream": "arn:x", "Topics": ["t"]})
-    [(_, body)] = kafka_destination_messages(cfg, [KafkaRecord("t", 0, 0, 1, "CREATE_TIME", None, b"x")], FailureContext("MaximumPayloadSizeExceeded", 0, FUNCTION_ARN))
+    [(_, body)] = kafka_destination_messages(
+        cfg, [KafkaRecord("t", 0, 0, 1, "CREATE_TIME", None, b"x")], FailureContext("MaximumPayloadSizeExceeded", 0, FUNCTION_ARN)
+    )
     document = json.loads(body)
     assert document["responseContext"] is None
     assert document["requestContext"]["condition"] == "MaximumPayloadSizeExceeded"
