@@ -195,6 +195,19 @@ class Settings:
     connections_endpoint: str | None
     jwt: JwtSettings
     login_limits: LoginLimits
+    question_clock_arn: str | None = None
+    scheduler_role_arn: str | None = None
+    scheduler_endpoint: str | None = None
+
+    def require(self, field_name: str) -> str:
+        """An optional setting that this function needs after all; names the variable when unset."""
+        value = getattr(self, field_name)
+        if not value:
+            raise ConfigError(f"environment variable {field_name.upper()} is required by this function (see template.yaml)")
+        return str(value)
+
+    def require_connections_endpoint(self) -> str:
+        return self.require("connections_endpoint")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -210,6 +223,9 @@ class Settings:
             connections_endpoint=env.get("CONNECTIONS_ENDPOINT") or None,
             jwt=JwtSettings.from_env(env, stage),
             login_limits=LoginLimits.from_env(env),
+            question_clock_arn=env.get("QUESTION_CLOCK_ARN") or None,
+            scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN") or None,
+            scheduler_endpoint=env.get("SCHEDULER_ENDPOINT") or None,
         )
 
 

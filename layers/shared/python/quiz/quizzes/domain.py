@@ -61,9 +61,7 @@ class Question:
         """The answer as the question expects it, or a 400 that says what was expected."""
         if self.kind == "multiple_choice":
             if isinstance(given, bool) or not isinstance(given, int) or not 0 <= given < len(self.choices):
-                raise ValidationFailed(
-                    f"answer must be the index of a choice, 0 to {len(self.choices) - 1}", details={"field": "answer"}
-                )
+                raise ValidationFailed(f"answer must be the index of a choice, 0 to {len(self.choices) - 1}", details={"field": "answer"})
             return given
         if not isinstance(given, str) or not given.strip() or len(given) > ANSWER_MAX:
             raise ValidationFailed(f"answer must be a non-empty string of at most {ANSWER_MAX} characters", details={"field": "answer"})
@@ -134,7 +132,9 @@ def parse_question(raw: Any, position: int) -> Question:
     if kind == "multiple_choice":
         choices = raw.get("choices")
         if not isinstance(choices, list) or not MIN_CHOICES <= len(choices) <= MAX_CHOICES:
-            raise ValidationFailed(f"{where}choices must be a list of {MIN_CHOICES} to {MAX_CHOICES} strings", details={"field": f"{where}choices"})
+            raise ValidationFailed(
+                f"{where}choices must be a list of {MIN_CHOICES} to {MAX_CHOICES} strings", details={"field": f"{where}choices"}
+            )
         texts = tuple(_text({"choice": c}, "choice", CHOICE_MAX, f"{where}choices[{i}].") for i, c in enumerate(choices))
         if len({t.casefold() for t in texts}) != len(texts):
             raise ValidationFailed(f"{where}choices must be distinct", details={"field": f"{where}choices"})

@@ -1,0 +1,79 @@
+"""Quiz service entry points: HTTP routes (authoring, joining, pacing, answers) and the WebSocket `answer` action."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from quiz.auth import Principal, authenticate, principal_from_ws
+from quiz.errors import BadRequest, NotFound, QuizError
+from quiz.http import Event, Response, api_handler, header, json_body, json_response, path_param
+from quiz.quizzes.bootstrap import quiz_service
+
+Route = Callable[[Principal, Event], tuple[int, Any]]
+
+
+def _answer(p: Principal, e: Event) -> tuple[int, Any]:
+    body = json_body(e)
+    key = header(e, "Idempotency-Key")
+    if key is None:
+        raise IdempotencyKeyRequired()
+    result = quiz_service().answer(p, path_param(e, "quiz_id"), body.get("question_id"), body.get("answer"), key)
+    return 200, result.body()
+
+
+ROUTES: dict[str, Route] = {
+    "POST /quizzes": lambda p, e: (201, quiz_service().create(p, json_body(e))),
+    "GET /quizzes": lambda p, e: (200, {"quizzes": quiz_service().list_hosted(p)}),
+    "GET /quizzes/{quiz_id}": lambda p, e: (200, quiz_service().get(p, path_param(e, "quiz_id"))),
+    "PUT /quizzes/{quiz_id}": lambda p, e: (200, quiz_service().update(p, path_param(e, "quiz_id"), json_body(e))),
+    "POST /quizzes/{quiz_id}/join": lambda p, e: (200, quiz_service().join(p, path_param(e, "quiz_id"))),
+    "GET /quizzes/{quiz_id}/participants": lambda p, e: (200, {"participants": quiz_service().participants(p, path_param(e, "quiz_id"))}),
+    "DELETE /quizzes/{quiz_id}/participants/{user_id}": lambda p, e: (
+        204,
+        quiz_service().remove(p, path_param(e, "quiz_id"), path_param(e, "user_id")),
+    ),
+    "POST /quizzes/{quiz_id}/lock": lambda p, e: (200, quiz_service().set_locked(p, path_param(e, "quiz_id"), True)),
+    "POST /quizzes/{quiz_id}/unlock": lambda p, e: (200, quiz_service().set_locked(p, path_param(e, "quiz_id"), False)),
+    "POST /quizzes/{quiz_id}/start": lambda p, e: (200, quiz_service().start(p, path_param(e, "quiz_id"))),
+    "POST /quizzes/{quiz_id}/next": lambda p, e: (200, quiz_service().next(p, path_param(e, "quiz_id"))),
+    "POST /quizzes/{quiz_id}/end": lambda p, e: (200, quiz_service().end(p, path_param(e, "quiz_id"))),
+    "POST /quizzes/{quiz_id}/answers": _answer,
+}
+
+
+class IdempotencyKeyRequired(QuizError):
+    status = 400
+    code = "idempotency_key_required"
+
+    def __init__(self) -> None:
+        super().__init__("send an Idempotency-Key header (a fresh random value per answer; reuse it only to retry)")
+
+
+@api_handler
+def handler(event: Event, context: Any) -> Response:
+    route = ROUTES.get(event.get("routeKey", ""))
+    if route is None:
+        raise NotFound(f"no route {event.get('routeKey')}")
+    status, body = route(authenticate(event), event)
+    return {"statusCode": 204} if status == 204 else json_response(status, body)
+
+
+def ws_handler(event: Event, context: Any) -> Response:
+    """WebSocket `{"action": "answer", "quiz_id", "question_id", "answer", "request_id"?}` -> `answer_result` frame."""
+    request_id = None
+    try:
+        body = json.loads(event.get("body") or "{}")
+        request_id = body.get("request_id") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(body.get("quiz_id"), str):
+            raise BadRequest("send quiz_id, question_id and answer")
+        result = quiz_service().answer(principal_from_ws(event), body["quiz_id"], body.get("question_id"), body.get("answer"), request_id)
+        frame: dict[str, Any] = {"type": "answer_result", **result.body()}
+    except QuizError as exc:
+        frame = {"type": "error", "action": "answer", **exc.to_body()["error"]}
+    except json.JSONDecodeError:
+        frame = {"type": "error", "action": "answer", "code": "bad_request", "message": "frames must be JSON objects"}
+    if request_id is not None:
+        frame["request_id"] = request_id
+    return {"statusCode": 200, "body": json.dumps(frame, separators=(",", ":"))}

@@ -1,0 +1,17 @@
+"""The question clock: invoked by a one-time EventBridge schedule at a question's deadline."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quiz.quizzes.bootstrap import quiz_service
+
+log = logging.getLogger("quiz.clock")
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    quiz_id, position = str(event["quiz_id"]), int(event["question_id"])
+    closed = quiz_service().close_due(quiz_id, position)
+    log.info("deadline of %s/%s: %s", quiz_id, position, "closed" if closed else "already closed")
+    return {"quiz_id": quiz_id, "question_id": position, "closed": closed}

@@ -1,0 +1,34 @@
+"""Composition root of the quiz functions: adapters built once per container from the settings."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from quiz import db, redis_client
+from quiz.config import settings
+from quiz.quizzes.kafka import KafkaScorePublisher
+from quiz.quizzes.postgres import PostgresQuizStore
+from quiz.quizzes.service import QuizService
+from quiz.quizzes.timer import SchedulerQuestionTimer
+from quiz.realtime.broadcaster import Broadcaster
+from quiz.realtime.connections import ConnectionRegistry
+from quiz.realtime.delivery import ManagementApiDelivery
+
+
+@cache
+def broadcaster() -> Broadcaster:
+    s = settings()
+    return Broadcaster(ConnectionRegistry(redis_client.client(s.redis_url)), ManagementApiDelivery(s.require_connections_endpoint()))
+
+
+@cache
+def quiz_service() -> QuizService:
+    s = settings()
+    return QuizService(
+        store=PostgresQuizStore(db.pool(s.database_url), s.scores_topic),
+        publisher=KafkaScorePublisher(s.kafka_bootstrap_servers),
+        notifier=broadcaster(),
+        timer=SchedulerQuestionTimer(
+            target_arn=s.require("question_clock_arn"), role_arn=s.require("scheduler_role_arn"), endpoint_url=s.scheduler_endpoint
+        ),
+    )

@@ -1,0 +1,217 @@
+"""The quiz service: authoring, joining, host pacing, answers. Handlers call only this."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from quiz.auth import Principal, require_host
+from quiz.errors import BadRequest, NotFound
+from quiz.quizzes.domain import AnswerResult, Quiz, normalise_quiz_id, parse_draft
+from quiz.quizzes.ports import Notifier, QuestionTimer, ScorePublisher
+from quiz.quizzes.postgres import OutboxEvent, PostgresQuizStore
+
+log = logging.getLogger("quiz.service")
+
+FINAL_STANDINGS = 100
+
+
+def _host_guard(principal: Principal) -> Any:
+    def guard(quiz: Quiz) -> None:
+        require_host(principal, UUID(quiz.host_id), allow_admin=True)
+
+    return guard
+
+
+def standings(participants: list[Any], limit: int = FINAL_STANDINGS) -> list[dict[str, Any]]:
+    """Ranked rows (ties share neither rank nor order: who reached the score first ranks higher)."""
+    return [
+        {"rank": i, "user_id": p.user_id, "display_name": p.display_name, "score": p.total} for i, p in enumerate(participants[:limit], 1)
+    ]
+
+
+class QuizService:
+    """Everything a host and a player can do with a quiz. The server decides identity, time and points."""
+
+    def __init__(self, store: PostgresQuizStore, publisher: ScorePublisher, notifier: Notifier, timer: QuestionTimer) -> None:
+        self.store = store
+        self._publisher = publisher
+        self._notifier = notifier
+        self._timer = timer
+
+    # ------------------------------------------------------------------ authoring
+
+    def create(self, host: Principal, body: dict[str, Any]) -> dict[str, Any]:
+        draft = parse_draft(body)
+        quiz_id = self.store.create(str(host.user_id), draft)
+        quiz, now = self.store.get(quiz_id)
+        return quiz.view(now, as_host=True)
+
+    def get(self, viewer: Principal, raw_id: str) -> dict[str, Any]:
+        quiz, now = self.store.get(normalise_quiz_id(raw_id))
+        view = quiz.view(now, as_host=self._hosts(viewer, quiz))
+        view["participant_count"] = len(self.store.participants(quiz.id))
+        return view
+
+    def list_hosted(self, host: Principal) -> list[dict[str, Any]]:
+        return self.store.list_hosted(str(host.user_id))
+
+    def update(self, host: Principal, raw_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        quiz_id = normalise_quiz_id(raw_id)
+        self.store.replace_draft(quiz_id, parse_draft(body), _host_guard(host))
+        quiz, now = self.store.get(quiz_id)
+        return quiz.view(now, as_host=True)
+
+    def set_locked(self, host: Principal, raw_id: str, locked: bool) -> dict[str, Any]:
+        quiz_id = normalise_quiz_id(raw_id)
+        self.store.set_locked(quiz_id, locked, _host_guard(host))
+        return {"quiz_id": quiz_id, "locked": locked}
+
+    @staticmethod
+    def _hosts(principal: Principal, quiz: Quiz) -> bool:
+        return str(principal.user_id) == quiz.host_id or principal.is_admin
+
+    # ------------------------------------------------------------------ players
+
+    def join(self, player: Principal, raw_id: str) -> dict[str, Any]:
+        quiz_id = normalise_quiz_id(raw_id)
+        participant, event = self.store.join(quiz_id, str(player.user_id), player.display_name)
+        if event is not None:
+            self._publish([event])
+        quiz, now = self.store.get(quiz_id)
+        return {
+            "quiz": quiz.view(now, as_host=self._hosts(player, quiz)),
+            "participant": participant.body(),
+            "joined": event is not None,
+        }
+
+    def participants(self, viewer: Principal, raw_id: str) -> list[dict[str, Any]]:
+        quiz_id = normalise_quiz_id(raw_id)
+        quiz, _ = self.store.get(quiz_id)
+        everyone = self.store.participants(quiz_id)
+        if not self._hosts(viewer, quiz) and all(p.user_id != str(viewer.user_id) for p in everyone):
+            raise NotFound(f"no quiz with id {quiz_id} that you joined")
+        return [p.body() for p in everyone]
+
+    def remove(self, host: Principal, raw_id: str, user_id: str) -> None:
+        quiz_id = normalise_quiz_id(raw_id)
+        try:
+            UUID(user_id)
+        except ValueError as exc:
+            raise BadRequest("user_id must be a UUID") from exc
+        self._publish([self.store.remove(quiz_id, user_id, _host_guard(host))])
+        self._notifier.to_players(quiz_id, {user_id: {"type": "removed", "quiz_id": quiz_id}})
+
+    # ------------------------------------------------------------------ pacing
+
+    def start(self, host: Principal, raw_id: str) -> dict[str, Any]:
+        quiz, closed = self.store.advance(normalise_quiz_id(raw_id), _host_guard(host), start=True)
+        return self._after_advance(quiz, closed)
+
+    def next(self, host: Principal, raw_id: str) -> dict[str, Any]:
+        quiz, closed = self.store.advance(normalise_quiz_id(raw_id), _host_guard(host), start=False)
+        return self._after_advance(quiz, closed)
+
+    def end(self, host: Principal, raw_id: str) -> dict[str, Any]:
+        quiz, closed = self.store.end(normalise_quiz_id(raw_id), _host_guard(host))
+        if closed:
+            self._announce_closed(quiz, closed)
+        final = standings(self.store.participants(quiz.id))
+        self._notifier.to_quiz(quiz.id, {"type": "quiz_ended", "quiz_id": quiz.id, "standings": final})
+        _, now = self.store.get(quiz.id)
+        return {**quiz.view(now, as_host=True), "standings": final}
+
+    def close_due(self, raw_id: str, position: int) -> bool:
+        """The timer fired: close the question if its deadline passed and nobody closed it yet."""
+        quiz_id = normalise_quiz_id(raw_id)
+        if not self.store.close_if_due(quiz_id, position):
+            return False
+        quiz, _ = self.store.get(quiz_id)
+        self._announce_closed(quiz, position)
+        return True
+
+    def _after_advance(self, quiz: Quiz, closed: int | None) -> dict[str, Any]:
+        if closed:
+            self._announce_closed(quiz, closed)
+        current = quiz.current
+        assert current is not None and current.deadline is not None and current.opened_at is not None
+        _, now = self.store.get(quiz.id)
+        self._timer.close_at(quiz.id, quiz.current_position, current.deadline)
+        self._notifier.to_quiz(quiz.id, question_opened(quiz, now))
+        return quiz.view(now, as_host=True)
+
+    def _announce_closed(self, quiz: Quiz, position: int) -> None:
+        """question_closed to each player: the solution and their own result (no answer = 0 points)."""
+        r = quiz.round(position)
+        assert r is not None
+        answers = self.store.answers_for(quiz.id, position)
+        solution = r.question.solution()
+        frames = {}
+        for p in self.store.participants(quiz.id):
+            mine = answers.get(p.user_id)
+            frames[p.user_id] = {
+                "type": "question_closed",
+                "quiz_id": quiz.id,
+                "question_id": position,
+                **solution,
+                "your_result": {
+                    "answered": mine is not None,
+                    "correct": bool(mine and mine["correct"]),
+                    "points": mine["points"] if mine else 0,
+                    "total": p.total,
+                },
+            }
+        frames[quiz.host_id] = {"type": "question_closed", "quiz_id": quiz.id, "question_id": position, **solution, "answers": len(answers)}
+        self._notifier.to_players(quiz.id, frames)
+
+    # ------------------------------------------------------------------ answers
+
+    def answer(self, player: Principal, raw_id: str, question_id: Any, answer: Any, idempotency_key: str | None) -> AnswerResult:
+        quiz_id = normalise_quiz_id(raw_id)
+        if isinstance(question_id, bool) or not isinstance(question_id, int) or question_id < 1:
+            raise BadRequest("question_id must be a positive integer", details={"field": "question_id"})
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
+            raise BadRequest("Idempotency-Key must be 1 to 128 characters", details={"field": "Idempotency-Key"})
+        quiz, _ = self.store.get(quiz_id)
+        r = quiz.round(question_id)
+        if r is not None:
+            answer = r.question.check_answer_shape(answer)
+        result, event = self.store.record_answer(quiz_id, question_id, str(player.user_id), answer, idempotency_key)
+        if event is not None:
+            self._publish([event])
+        return result
+
+    # ------------------------------------------------------------------ outbox
+
+    def _publish(self, events: list[OutboxEvent]) -> None:
+        """Publish right after the commit; what fails here stays in the outbox for the relay."""
+        try:
+            self.store.mark_published(self._publisher.publish(events))
+        except Exception:  # the answer is committed; never fail the player's request over the broker
+            log.exception("publishing %d event(s) failed; the outbox relay will republish them", len(events))
+
+    def relay(self, *, older_than_s: float = 5.0, limit: int = 500) -> int:
+        """Republish outbox rows left unpublished (a crash between commit and publish). Returns how many."""
+        pending = self.store.pending_outbox(older_than_s=older_than_s, limit=limit)
+        if not pending:
+            return 0
+        acked = self._publisher.publish(pending)
+        self.store.mark_published(acked)
+        return len(acked)
+
+
+def question_opened(quiz: Quiz, now: datetime) -> dict[str, Any]:
+    current = quiz.current
+    assert current is not None and current.deadline is not None and current.opened_at is not None
+    return {
+        "type": "question_opened",
+        "quiz_id": quiz.id,
+        "question": current.question.public(),
+        "question_count": quiz.question_count,
+        "opened_at": current.opened_at.isoformat(),
+        "deadline": current.deadline.isoformat(),
+        "remaining_ms": current.remaining_ms(now),
+        "server_time": now.isoformat(),
+    }

@@ -1,0 +1,96 @@
+"""The registry of WebSocket connections per quiz, in Redis.
+
+``quiz:{quiz_id}:connections`` is a hash of connection id -> user id (every connection watching the
+quiz); ``connection:{connection_id}`` remembers which quiz and user a connection joined, so
+``$disconnect`` can clean up without scanning. Both expire after API Gateway's 2-hour maximum
+connection duration, so a lost ``$disconnect`` (it is best effort) cannot leak forever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from quiz.errors import DependencyUnavailable
+
+MAX_CONNECTION_S = 2 * 60 * 60
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class Membership:
+    connection_id: str
+    quiz_id: str
+    user_id: str
+
+
+class ConnectionRegistry:
+    """Connections watching each quiz (Redis hash per quiz)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._r = client
+
+    @staticmethod
+    def quiz_key(quiz_id: str) -> str:
+        return f"quiz:{quiz_id}:connections"
+
+    @staticmethod
+    def connection_key(connection_id: str) -> str:
+        return f"connection:{connection_id}"
+
+    def add(self, m: Membership) -> None:
+        """Record that a connection watches a quiz (leaving any quiz it watched before)."""
+        try:
+            previous = self._r.hget(self.connection_key(m.connection_id), "quiz_id")
+            pipe = self._r.pipeline(transaction=True)
+            if previous and _text(previous) != m.quiz_id:
+                pipe.hdel(self.quiz_key(_text(previous)), m.connection_id)
+            pipe.hset(self.quiz_key(m.quiz_id), m.connection_id, m.user_id)
+            pipe.expire(self.quiz_key(m.quiz_id), MAX_CONNECTION_S)
+            pipe.hset(self.connection_key(m.connection_id), mapping={"quiz_id": m.quiz_id, "user_id": m.user_id})
+            pipe.expire(self.connection_key(m.connection_id), MAX_CONNECTION_S)
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("the connection registry is unavailable; retry") from exc
+
+    def remove(self, connection_id: str) -> Membership | None:
+        try:
+            found = self._r.hgetall(self.connection_key(connection_id))
+            pipe = self._r.pipeline(transaction=True)
+            pipe.delete(self.connection_key(connection_id))
+            if found:
+                pipe.hdel(self.quiz_key(_text(found[b"quiz_id"])), connection_id)
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("the connection registry is unavailable; retry") from exc
+        if not found:
+            return None
+        return Membership(connection_id, _text(found[b"quiz_id"]), _text(found[b"user_id"]))
+
+    def forget(self, quiz_id: str, connection_ids: list[str]) -> None:
+        """Drop connections the gateway reported gone (410)."""
+        if not connection_ids:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hdel(self.quiz_key(quiz_id), *connection_ids)
+        for cid in connection_ids:
+            pipe.delete(self.connection_key(cid))
+        pipe.execute()
+
+    def of_quiz(self, quiz_id: str) -> dict[str, str]:
+        """connection id -> user id for every connection watching the quiz."""
+        try:
+            raw = self._r.hgetall(self.quiz_key(quiz_id))
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("the connection registry is unavailable; retry") from exc
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    def membership(self, connection_id: str) -> Membership | None:
+        found = self._r.hgetall(self.connection_key(connection_id))
+        if not found:
+            return None
+        return Membership(connection_id, _text(found[b"quiz_id"]), _text(found[b"user_id"]))

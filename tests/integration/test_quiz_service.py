@@ -1,0 +1,300 @@
+"""A whole quiz through the quiz service over the real PostgreSQL and Kafka.
+
+The notifier and the timer are recording fakes at their ports (the real WebSocket push and the
+real scheduler are covered end to end through the emulator); everything else is real.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import psycopg
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.admin import NewTopic
+from quiz import db
+from quiz.auth import Principal, Role
+from quiz.errors import QuizError
+from quiz.quizzes.kafka import KafkaScorePublisher
+from quiz.quizzes.postgres import OutboxEvent, PostgresQuizStore
+from quiz.quizzes.service import QuizService
+
+pytestmark = pytest.mark.integration
+
+
+class RecordingNotifier:
+    def __init__(self) -> None:
+        self.to_all: list[dict[str, Any]] = []
+        self.personal: list[dict[str, Mapping[str, Any]]] = []
+
+    def to_quiz(self, quiz_id: str, frame: Mapping[str, Any]) -> int:
+        self.to_all.append(dict(frame))
+        return 1
+
+    def to_players(self, quiz_id: str, frames: Mapping[str, Mapping[str, Any]]) -> int:
+        self.personal.append(dict(frames))
+        return len(frames)
+
+
+class RecordingTimer:
+    def __init__(self) -> None:
+        self.scheduled: list[tuple[str, int, datetime]] = []
+
+    def close_at(self, quiz_id: str, position: int, deadline: datetime) -> None:
+        self.scheduled.append((quiz_id, position, deadline))
+
+
+class CrashingPublisher:
+    """The process dies between the commit and the publish."""
+
+    def publish(self, events: list[OutboxEvent]) -> list[int]:
+        raise ConnectionError("simulated crash before the publish")
+
+
+@pytest.fixture
+def topic(kafka_bootstrap: str, unique: str) -> Iterator[str]:
+    name = f"test.scores.{unique}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin.create_topics([NewTopic(name, 3, 1)])
+    yield name
+    admin.delete_topics([name])
+    admin.close()
+
+
+@pytest.fixture
+def store(database_url: str, topic: str) -> PostgresQuizStore:
+    return PostgresQuizStore(db.pool(database_url), topic)
+
+
+@pytest.fixture
+def publisher(kafka_bootstrap: str) -> Iterator[KafkaScorePublisher]:
+    p = KafkaScorePublisher(kafka_bootstrap)
+    yield p
+    p._producer.close()
+
+
+def make_user(database_url: str, name: str) -> Principal:
+    user_id = uuid.uuid4()
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO users (id, username, display_name, password_hash) VALUES (%s, %s, %s, 'x')",
+            (user_id, f"{name}-{user_id.hex[:8]}", name),
+        )
+    return Principal(user_id=user_id, display_name=name, role=Role.PLAYER)
+
+
+def events_on(topic: str, bootstrap: str, expected: int, timeout_s: float = 20) -> list[tuple[bytes, dict[str, Any], dict[str, bytes]]]:
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    out: list[tuple[bytes, dict[str, Any], dict[str, bytes]]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=300).values():
+            out.extend((r.key, json.loads(r.value), dict(r.headers)) for r in records)
+        if len(out) >= expected:
+            # one more short poll: more than expected is a failure worth seeing
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend((r.key, json.loads(r.value), dict(r.headers)) for r in records)
+            break
+    consumer.close()
+    return out
+
+
+QUIZ = {
+    "title": "Adjectives, week 3",
+    "streak_bonus": 50,
+    "questions": [
+        {
+            "kind": "multiple_choice",
+            "prompt": "A synonym of 'happy'?",
+            "choices": ["glum", "joyful", "tired"],
+            "correct_choice": 1,
+            "time_limit_s": 30,
+            "points": 1000,
+        },
+        {
+            "kind": "typed",
+            "prompt": "Opposite of 'ancient'?",
+            "accepted_answers": ["modern", "new"],
+            "typo_tolerance": 1,
+            "time_limit_s": 30,
+            "points": 500,
+        },
+        {
+            "kind": "multiple_choice",
+            "prompt": "'Brief' means?",
+            "choices": ["short", "long"],
+            "correct_choice": 0,
+            "time_limit_s": 5,
+            "points": 1000,
+        },
+    ],
+}
+
+
+def code_of(exc: pytest.ExceptionInfo[QuizError]) -> tuple[int, str]:
+    return exc.value.status, exc.value.code
+
+
+def test_a_whole_quiz_with_several_players(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str, topic: str, kafka_bootstrap: str
+) -> None:
+    notifier, timer = RecordingNotifier(), RecordingTimer()
+    service = QuizService(store, publisher, notifier, timer)
+    host, ana, ben, cy, stranger = (make_user(database_url, n) for n in ("Host", "Ana", "Ben", "Cy", "Stranger"))
+
+    created = service.create(host, QUIZ)
+    quiz_id = created["quiz_id"]
+    assert created["questions"][0]["correct_choice"] == 1, "the host sees the answers"
+
+    # players see no question before it opens, and never an answer while it is open
+    for p in (ana, ben, cy):
+        joined = service.join(p, quiz_id.lower())  # PINs are typed in any case
+        assert joined["joined"] and joined["quiz"]["questions"] == []
+    assert service.join(ana, quiz_id)["joined"] is False, "joining twice keeps the same seat"
+
+    with pytest.raises(QuizError) as err:
+        service.answer(ana, quiz_id, 1, 1, "k-early")
+    assert code_of(err) == (409, "question_not_open")
+    with pytest.raises(QuizError) as err:
+        service.next(ana, quiz_id)
+    assert code_of(err) == (403, "not_quiz_host")
+
+    service.start(host, quiz_id)
+    opened = notifier.to_all[-1]
+    assert opened["type"] == "question_opened" and opened["question"]["question_id"] == 1
+    assert "correct_choice" not in opened["question"] and opened["remaining_ms"] > 25_000
+    assert timer.scheduled[-1][:2] == (quiz_id, 1)
+    view = service.get(ben, quiz_id)
+    assert "correct_choice" not in view["questions"][0] and view["current_question_open"]
+
+    right = service.answer(ana, quiz_id, 1, 1, "ana-1")
+    assert right.correct and 900 < right.points <= 1000 and right.total == right.points
+    assert service.answer(ana, quiz_id, 1, 1, "ana-1") == type(right)(**{**right.__dict__, "replayed": True}), "same key, same result"
+    with pytest.raises(QuizError) as err:
+        service.answer(ana, quiz_id, 1, 0, "ana-1b")
+    assert code_of(err) == (409, "already_answered")
+    with pytest.raises(QuizError) as err:
+        service.answer(ana, quiz_id, 1, 0, "ana-1")
+    assert code_of(err) == (422, "idempotency_key_reused")
+    wrong = service.answer(ben, quiz_id, 1, 2, "ben-1")
+    assert (wrong.correct, wrong.points, wrong.total) == (False, 0, 0)
+    with pytest.raises(QuizError) as err:
+        service.answer(stranger, quiz_id, 1, 1, "s-1")
+    assert code_of(err) == (403, "not_a_participant")
+    with pytest.raises(QuizError) as err:
+        service.answer(cy, quiz_id, 9, 1, "cy-9")
+    assert code_of(err) == (404, "unknown_question")
+    with pytest.raises(QuizError) as err:
+        service.answer(cy, quiz_id, 1, 7, "cy-bad")
+    assert code_of(err) == (400, "validation_failed")
+
+    service.next(host, quiz_id)  # closes question 1 early, opens question 2
+    closed = notifier.personal[-1]
+    assert closed[str(ana.user_id)]["your_result"] == {"answered": True, "correct": True, "points": right.points, "total": right.total}
+    assert closed[str(cy.user_id)]["your_result"] == {"answered": False, "correct": False, "points": 0, "total": 0}
+    assert closed[str(cy.user_id)]["correct_answer"] == "joyful"
+    with pytest.raises(QuizError) as err:
+        service.answer(cy, quiz_id, 1, 1, "cy-late")
+    assert code_of(err) == (409, "question_closed")
+
+    typed_ana = service.answer(ana, quiz_id, 2, "  MODERN! ", "ana-2")
+    typed_ben = service.answer(ben, quiz_id, 2, "moden", "ben-2")  # one typo
+    typed_cy = service.answer(cy, quiz_id, 2, "old", "cy-2")
+    assert (typed_ana.correct, typed_ben.correct, typed_cy.correct) == (True, True, False)
+    assert typed_ana.streak == 2 and typed_ana.points > 500, "second correct in a row earns the streak bonus"
+    assert typed_ben.streak == 1 and typed_ben.points <= 500
+
+    service.next(host, quiz_id)  # question 3: 5 seconds; nobody answers in time
+    deadline = timer.scheduled[-1][2]
+    time.sleep(max(0.0, (deadline - store.now()).total_seconds()) + 0.2)
+    with pytest.raises(QuizError) as err:
+        service.answer(cy, quiz_id, 3, 0, "cy-3")
+    assert code_of(err) == (409, "question_closed"), "the deadline holds on the server's clock even before the timer fires"
+    assert service.close_due(quiz_id, 3) is True
+    assert service.close_due(quiz_id, 3) is False, "the timer firing twice closes once"
+    assert notifier.personal[-1][str(cy.user_id)]["type"] == "question_closed"
+
+    with pytest.raises(QuizError) as err:
+        service.next(host, quiz_id)
+    assert code_of(err) == (409, "no_more_questions")
+    ended = service.end(host, quiz_id)
+    final = notifier.to_all[-1]
+    assert final["type"] == "quiz_ended" and final["standings"] == ended["standings"]
+    assert [row["user_id"] for row in final["standings"]] == [str(ana.user_id), str(ben.user_id), str(cy.user_id)]
+    assert final["standings"][0]["score"] == typed_ana.total
+
+    # every change is on the real topic: 3 joins + 5 answers, keyed by quiz id, absolute totals, versions
+    events = events_on(topic, kafka_bootstrap, expected=8)
+    assert len(events) == 8
+    assert {key for key, _, _ in events} == {quiz_id.encode()}
+    ana_events = [e for _, e, _ in events if e["user_id"] == str(ana.user_id)]
+    assert [(e["reason"], e["version"], e["total"]) for e in ana_events] == [
+        ("joined", 0, 0),
+        ("answer", 1, right.total),
+        ("answer", 2, typed_ana.total),
+    ]
+    assert all(h.get("event_id") == e["event_id"].encode() for _, e, h in events)
+    with psycopg.connect(database_url) as conn:
+        pending = conn.execute("SELECT count(*) FROM outbox WHERE key = %s AND published_at IS NULL", (quiz_id,)).fetchone()
+    assert pending == (0,)
+
+
+def test_a_crash_between_commit_and_publish_is_healed_by_the_relay(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str, topic: str, kafka_bootstrap: str
+) -> None:
+    host, ana = make_user(database_url, "Host"), make_user(database_url, "Ana")
+    healthy = QuizService(store, publisher, RecordingNotifier(), RecordingTimer())
+    crashing = QuizService(store, CrashingPublisher(), RecordingNotifier(), RecordingTimer())
+    quiz_id = healthy.create(host, QUIZ)["quiz_id"]
+    healthy.join(ana, quiz_id)
+    healthy.start(host, quiz_id)
+
+    result = crashing.answer(ana, quiz_id, 1, 1, "ana-1")  # committed; the publish "crashed"
+    assert result.correct, "the player still gets their result: the answer is committed"
+    assert [e["reason"] for _, e, _ in events_on(topic, kafka_bootstrap, expected=2, timeout_s=3)] == ["joined"]
+
+    assert healthy.relay(older_than_s=0) >= 1
+    assert healthy.relay(older_than_s=0) == 0, "a second relay run finds nothing left to publish"
+    events = [e for _, e, _ in events_on(topic, kafka_bootstrap, expected=2)]
+    answers = [e for e in events if e["reason"] == "answer"]
+    assert len(answers) == 1 and answers[0]["total"] == result.total and answers[0]["version"] == 1
+    # a retry of the same request after the crash returns the stored result and publishes nothing new
+    assert healthy.answer(ana, quiz_id, 1, 1, "ana-1").total == result.total
+    assert len([e for _, e, _ in events_on(topic, kafka_bootstrap, expected=3, timeout_s=3) if e["reason"] == "answer"]) == 1
+
+
+def test_locked_quizzes_refuse_new_players_and_removed_players_cannot_return(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str
+) -> None:
+    notifier = RecordingNotifier()
+    service = QuizService(store, publisher, notifier, RecordingTimer())
+    host, ana, ben = (make_user(database_url, n) for n in ("Host", "Ana", "Ben"))
+    quiz_id = service.create(host, QUIZ)["quiz_id"]
+    service.join(ana, quiz_id)
+    service.start(host, quiz_id)
+    service.set_locked(host, quiz_id, True)
+    with pytest.raises(QuizError) as err:
+        service.join(ben, quiz_id)
+    assert code_of(err) == (409, "quiz_locked")
+    assert service.join(ana, quiz_id)["joined"] is False, "a player already in can always come back"
+    service.set_locked(host, quiz_id, False)
+    assert service.join(ben, quiz_id)["joined"], "joining after the start is allowed unless locked"
+
+    service.remove(host, quiz_id, str(ben.user_id))
+    assert notifier.personal[-1] == {str(ben.user_id): {"type": "removed", "quiz_id": quiz_id}}
+    with pytest.raises(QuizError) as err:
+        service.join(ben, quiz_id)
+    assert code_of(err) == (403, "removed_from_quiz")
+    with pytest.raises(QuizError) as err:
+        service.answer(ben, quiz_id, 1, 1, "ben-1")
+    assert code_of(err) == (403, "not_a_participant")
+    assert [p["user_id"] for p in service.participants(host, quiz_id)] == [str(ana.user_id)]
+
+    with pytest.raises(QuizError) as err:
+        service.update(host, quiz_id, QUIZ)
+    assert code_of(err) == (409, "conflict"), "a started quiz can no longer be edited"
