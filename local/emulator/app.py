@@ -1,0 +1,262 @@
+"""The emulator's ASGI application: the composition root that wires template, runtime, APIs, docs and Kafka.
+
+/ws                              WebSocket API
+/@connections[/{id}]             management API (+ /{stage}/@connections[/{id}]) and its batch extension
+/docs, /docs/websocket           Swagger UI (local assets) and the WebSocket protocol page
+/openapi.json                    generated from the template's HTTP routes
+/@emulator                       this node: id, URL, functions and warm workers, live connections
+everything else                  the HTTP API routes of the template (404 {"message":"Not Found"} if none)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from local.emulator import docs, events
+from local.emulator.connections import registry_from_url
+from local.emulator.http_api import HttpApi
+from local.emulator.management import ManagementApi
+from local.emulator.runtime import Runtime
+from local.emulator.settings import EmulatorSettings
+from local.emulator.template import Application, TemplateError, WebSocketApi, load_application, load_env_file
+from local.emulator.websocket import WebSocketGateway
+
+log = logging.getLogger("emulator")
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def read_application(settings: EmulatorSettings) -> Application:
+    env = load_env_file(settings.env_vars) if settings.env_vars else {}
+    return load_application(
+        settings.template,
+        parameter_overrides=settings.parameter_overrides,
+        env_overrides=env,
+        region=settings.region,
+        account_id=settings.account_id,
+        advertised_url=settings.url,
+    )
+
+
+class Emulator:
+    """One emulator node: what it serves and the state behind it."""
+
+    def __init__(self, settings: EmulatorSettings) -> None:
+        self.settings = settings
+        self.application = read_application(settings)
+        self.runtime = Runtime(self.application.functions, settings.region, settings.max_concurrency)
+        self.executor = ThreadPoolExecutor(max_workers=256, thread_name_prefix="invoke")
+        self.registry = registry_from_url(settings.registry_url, settings.registry_prefix)
+        host = f"{settings.host}:{settings.port}"
+        self.http_api = HttpApi(self.application.http_routes, self._http_identity(host), self.invoke_async, settings.port)
+        ws_api = self.application.websocket or WebSocketApi("None", "none", "none", "$request.body.action", "$default", {})
+        self.gateway = WebSocketGateway(
+            ws_api,
+            events.ApiIdentity(ws_api.api_id, ws_api.stage, host, settings.account_id),
+            self.invoke_async,
+            settings.limits,
+            self.registry,
+            settings.node_id,
+            settings.port,
+            settings.region,
+        )
+        self.management = ManagementApi(self.gateway, self.registry, settings.node_id, settings.limits.message_bytes)
+        self.kafka_mappings: list[Any] = []
+        self._reloader: threading.Thread | None = None
+        self._stop_reload = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _http_identity(self, host: str) -> events.ApiIdentity:
+        return events.ApiIdentity(self.application.http_api_id, self.application.http_stage, host, self.settings.account_id)
+
+    async def invoke_async(self, function_id: str, event: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.runtime.invoke, function_id, event)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def startup(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.registry.register_node(self.settings.node_id, self.settings.url)
+        await asyncio.to_thread(self._start_kafka)
+        if self.settings.reload:
+            self._reloader = threading.Thread(target=self._watch, name="emulator-reload", daemon=True)
+            self._reloader.start()
+        log.info("emulator node %s serving %s (%d functions)", self.settings.node_id, self.settings.url, len(self.application.functions))
+
+    async def shutdown(self) -> None:
+        self._stop_reload.set()
+        await self.gateway.shutdown()
+        await asyncio.to_thread(self._stop_kafka)
+        self.runtime.close()
+        await self.management.close()
+        await self.registry.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self._reloader is not None:
+            self._reloader.join(timeout=5)
+
+    def _start_kafka(self) -> None:
+        if not self.settings.kafka_enabled or not self.application.kafka_triggers:
+            return
+        try:
+            from local.emulator.kafka_esm import KafkaEventSourceMapping  # written in parallel; optional until it lands
+        except ImportError as exc:
+            log.warning("Kafka event source mappings not started (%s): local/emulator/kafka_esm.py is not available", exc)
+            return
+        default_bootstrap = self.settings.kafka_bootstrap
+        if default_bootstrap is None:
+            from local.stack import load_stack
+
+            default_bootstrap = load_stack().kafka.bootstrap
+        for trigger in self.application.kafka_triggers:
+            declared = trigger.properties.get("KafkaBootstrapServers")
+            bootstrap = ",".join(declared) if isinstance(declared, list) else (declared or default_bootstrap)
+            mapping = KafkaEventSourceMapping(
+                function_name=trigger.function_id,
+                properties=dict(trigger.properties),
+                invoke=functools.partial(self.runtime.invoke, trigger.function_id),
+                bootstrap_servers=str(bootstrap),
+            )
+            mapping.start()
+            self.kafka_mappings.append(mapping)
+            log.info("Kafka mapping %s.%s started on %s", trigger.function_id, trigger.event_name, bootstrap)
+
+    def _stop_kafka(self) -> None:
+        mappings, self.kafka_mappings = self.kafka_mappings, []
+        for mapping in mappings:
+            try:
+                mapping.stop()
+            except Exception:
+                log.exception("stopping a Kafka mapping failed")
+
+    # ------------------------------------------------------------------ reload
+
+    def _watch(self) -> None:
+        import watchfiles
+
+        while not self._stop_reload.is_set():
+            paths = {self.settings.template.resolve()}
+            for fn in self.application.functions.values():
+                paths.update(d for d in fn.watched_dirs if d.exists())
+            generation = self.application
+            for changes in watchfiles.watch(*paths, stop_event=self._stop_reload, debounce=300, step=50, raise_interrupt=False):
+                changed = {Path(p).resolve() for _, p in changes}
+                if self.settings.template.resolve() in changed:
+                    self._reload_template()
+                else:
+                    self._recycle_for(changed)
+                if self.application is not generation:
+                    break  # the watched directories may have changed with the template
+
+    def _recycle_for(self, changed: set[Path]) -> None:
+        affected = [
+            fid for fid, fn in self.application.functions.items() if any(p.is_relative_to(d) for p in changed for d in fn.watched_dirs)
+        ]
+        if affected:
+            log.info("code changed: recycling %s", ", ".join(sorted(affected)))
+            self.runtime.recycle(affected)
+
+    def _reload_template(self) -> None:
+        try:
+            application = read_application(self.settings)
+        except (TemplateError, OSError) as exc:
+            log.error("template reload failed, keeping the running version: %s", exc)
+            return
+        log.info("template changed: reloading %d functions", len(application.functions))
+        self.runtime.replace_functions(application.functions)
+        self.application = application
+        host = f"{self.settings.host}:{self.settings.port}"
+        self.http_api = HttpApi(application.http_routes, self._http_identity(host), self.invoke_async, self.settings.port)
+        if application.websocket is not None:
+            self.gateway.api = application.websocket
+        if self._loop is not None and self.application.kafka_triggers != ():
+            self._stop_kafka()
+            self._start_kafka()
+
+    # ------------------------------------------------------------------ endpoints
+
+    async def http(self, request: Request) -> Response:
+        return await self.http_api.handle(request)
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.application.websocket is None:
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await self.gateway(scope, receive, send)
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(docs.openapi_document(self.application, self.settings.url))
+
+    async def swagger(self, request: Request) -> Response:
+        return HTMLResponse(docs.swagger_page())
+
+    async def swagger_init(self, request: Request) -> Response:
+        return PlainTextResponse(docs.SWAGGER_INIT, media_type="application/javascript")
+
+    async def websocket_docs(self, request: Request) -> Response:
+        return HTMLResponse(docs.websocket_page(self.application, self.settings.docs_dir, self.settings.ws_url, self.settings.url))
+
+    async def status(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "nodeId": self.settings.node_id,
+                "url": self.settings.url,
+                "websocketUrl": self.settings.ws_url,
+                "functions": {fid: {"warm": self.runtime.pool(fid).warm} for fid in self.runtime.functions()},
+                "connections": len(self.gateway.connections),
+                "kafkaMappings": len(self.kafka_mappings),
+            }
+        )
+
+
+class _RawAsgi:
+    """Mounts an ASGI callable as is (Starlette would wrap a bound method as a WebSocket session)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: EmulatorSettings) -> Starlette:
+    emulator = Emulator(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await emulator.startup()
+        try:
+            yield
+        finally:
+            await emulator.shutdown()
+
+    routes = [
+        WebSocketRoute("/ws", _RawAsgi(emulator.websocket)),
+        Route("/openapi.json", emulator.openapi, methods=["GET"]),
+        Route("/docs", emulator.swagger, methods=["GET"]),
+        Route("/docs/websocket", emulator.websocket_docs, methods=["GET"]),
+        Route("/docs/assets/init.js", emulator.swagger_init, methods=["GET"]),
+        Mount("/docs/assets", StaticFiles(directory=docs.SWAGGER_ASSETS), name="swagger-assets"),
+        Route("/@emulator", emulator.status, methods=["GET"]),
+        *emulator.management.routes(),
+        Route("/{path:path}", emulator.http, methods=ALL_METHODS),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.emulator = emulator
+    return app

@@ -1,0 +1,171 @@
+"""The API Gateway management API (@connections), as boto3's `apigatewaymanagementapi` client calls it.
+
+    POST   /@connections/{id}     PostToConnection: body = the frame; 410 GoneException, 413 PayloadTooLargeException
+    GET    /@connections/{id}     GetConnection: connectedAt, lastActiveAt, identity{sourceIp, userAgent}
+    DELETE /@connections/{id}     DeleteConnection: 204, the socket closes and $disconnect runs
+
+Each is also served under /{stage}/@connections/..., so `endpoint_url="http://127.0.0.1:8000/dev"` works
+like `https://{api}.execute-api.{region}.amazonaws.com/dev` on AWS. Errors carry `x-amzn-ErrorType`
+and a {"message"} body, which is how botocore picks the modeled exception (client.exceptions.GoneException).
+
+Local extension (not on AWS), for coalesced fan-out (DESIGN principle 5):
+
+    GET  /@connections            {"extensions": ["batch-post"], "maxConnectionIds": N, "maxPayloadBytes": N}
+    POST /@connections            {"connectionIds": [...], "data": "<text>"} or {..., "dataBase64": "<bytes>"}
+                                  -> 200 {"delivered": n, "gone": [ids that were unknown or closed]}
+
+A call for a connection owned by another node is forwarded to that node (found in the registry).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from local.emulator.connections import ConnectionRegistry
+from local.emulator.websocket import WebSocketGateway
+
+log = logging.getLogger("emulator.management")
+
+FORWARDED = "x-emulator-forwarded"
+MAX_BATCH_IDS = 10_000
+
+
+def aws_error(status: int, error_type: str, message: str) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status, headers={"x-amzn-ErrorType": error_type})
+
+
+def gone(connection_id: str) -> JSONResponse:
+    return aws_error(410, "GoneException", f"Connection {connection_id} is gone")
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ManagementApi:
+    """@connections for this node's gateway, forwarding to the owner node when the connection lives elsewhere."""
+
+    def __init__(self, gateway: WebSocketGateway, registry: ConnectionRegistry, node_id: str, message_limit: int) -> None:
+        self.gateway = gateway
+        self.registry = registry
+        self.node_id = node_id
+        self.message_limit = message_limit
+        self._http: httpx.AsyncClient | None = None
+
+    def routes(self) -> list[Route]:
+        one = ["GET", "POST", "DELETE"]
+        return [
+            Route("/@connections", self.batch, methods=["GET", "POST"]),
+            Route("/@connections/{connection_id}", self.connection, methods=one),
+            Route("/{stage}/@connections", self.batch, methods=["GET", "POST"]),
+            Route("/{stage}/@connections/{connection_id}", self.connection, methods=one),
+        ]
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10.0)
+        return self._http
+
+    async def _owner_url(self, connection_id: str) -> str | None:
+        """The base URL of the node that owns a connection this node does not have, if any."""
+        record = await self.registry.get(connection_id)
+        if record is None or record.node_id == self.node_id:
+            return None
+        return await self.registry.node_url(record.node_id)
+
+    async def connection(self, request: Request) -> Response:
+        connection_id = request.path_params["connection_id"]
+        method = request.method
+        body = await request.body() if method == "POST" else b""
+        if method == "POST" and len(body) > self.message_limit:
+            return aws_error(413, "PayloadTooLargeException", f"Message payload exceeds the {self.message_limit} byte limit")
+        live = self.gateway.connections.get(connection_id)
+        if live is None:
+            owner = None if request.headers.get(FORWARDED) else await self._owner_url(connection_id)
+            if owner is None:
+                return gone(connection_id)
+            return await self._forward(owner, method, f"/@connections/{connection_id}", body, request.headers.get("content-type"))
+        if method == "POST":
+            return Response(status_code=200) if self.gateway.post(connection_id, body) else gone(connection_id)
+        if method == "DELETE":
+            return Response(status_code=204) if self.gateway.close(connection_id) else gone(connection_id)
+        identity: dict[str, str] = {"sourceIp": live.info.source_ip}
+        if live.info.user_agent:
+            identity["userAgent"] = live.info.user_agent
+        return JSONResponse(
+            {"connectedAt": _iso(live.info.connected_at_ms), "identity": identity, "lastActiveAt": _iso(live.last_active_ms)},
+        )
+
+    async def _forward(self, base_url: str, method: str, path: str, body: bytes, content_type: str | None) -> Response:
+        headers = {FORWARDED: self.node_id}
+        if content_type:
+            headers["content-type"] = content_type
+        try:
+            reply = await self._client().request(method, base_url.rstrip("/") + path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            log.warning("forwarding %s %s to %s failed: %s", method, path, base_url, exc)
+            return aws_error(410, "GoneException", "The node owning this connection is unreachable")
+        passed = {k: v for k, v in reply.headers.items() if k.lower() in ("content-type", "x-amzn-errortype")}
+        return Response(reply.content, status_code=reply.status_code, headers=passed)
+
+    # ------------------------------------------------------------------ the batch extension
+
+    async def batch(self, request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse({"extensions": ["batch-post"], "maxConnectionIds": MAX_BATCH_IDS, "maxPayloadBytes": self.message_limit})
+        try:
+            doc = json.loads(await request.body())
+            ids = doc["connectionIds"]
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise TypeError("connectionIds must be a list of strings")
+            data = base64.b64decode(doc["dataBase64"], validate=True) if "dataBase64" in doc else str(doc["data"]).encode("utf-8")
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            return aws_error(400, "BadRequestException", f'expected {{"connectionIds": [...], "data": "..."}}: {exc}')
+        if len(ids) > MAX_BATCH_IDS:
+            return aws_error(400, "BadRequestException", f"at most {MAX_BATCH_IDS} connectionIds per call")
+        if len(data) > self.message_limit:
+            return aws_error(413, "PayloadTooLargeException", f"Message payload exceeds the {self.message_limit} byte limit")
+        delivered, gone_ids = 0, []
+        remote: dict[str, list[str]] = defaultdict(list)
+        forwarded = bool(request.headers.get(FORWARDED))
+        for connection_id in dict.fromkeys(ids):
+            if self.gateway.post(connection_id, data):
+                delivered += 1
+            elif connection_id in self.gateway.connections or forwarded:
+                gone_ids.append(connection_id)
+            else:
+                owner = await self._owner_url(connection_id)
+                if owner is None:
+                    gone_ids.append(connection_id)
+                else:
+                    remote[owner].append(connection_id)
+        for owner, owner_ids in remote.items():
+            sent, lost = await self._forward_batch(owner, owner_ids, data)
+            delivered += sent
+            gone_ids.extend(lost)
+        return JSONResponse({"delivered": delivered, "gone": gone_ids})
+
+    async def _forward_batch(self, base_url: str, ids: list[str], data: bytes) -> tuple[int, list[str]]:
+        payload: dict[str, Any] = {"connectionIds": ids, "dataBase64": base64.b64encode(data).decode()}
+        try:
+            reply = await self._client().post(base_url.rstrip("/") + "/@connections", json=payload, headers={FORWARDED: self.node_id})
+            result = reply.json()
+            return int(result["delivered"]), list(result["gone"])
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            log.warning("forwarding a batch of %d to %s failed: %s", len(ids), base_url, exc)
+            return 0, ids

@@ -1,0 +1,350 @@
+"""The Lambda runtime of the emulator: per-function pools of worker processes, like Lambda execution environments.
+
+Each function gets its own pool. A worker is a separate Python process started lazily (a cold start)
+with that function's environment variables and sys.path (CodeUri first, then each layer's python/
+directory), which imports the handler module once and then serves invocations one at a time, so
+module-level clients are reused across invocations exactly as on Lambda. A pool grows up to the
+function's concurrency limit; an invocation beyond it waits for a free worker.
+
+`Runtime.invoke(function_id, event)` is blocking, returns the handler's result and raises
+`FunctionError` (the handler raised, or its module failed to import) or `FunctionTimeout` (the function's
+Timeout passed: the worker is killed and the next invocation cold-starts). Callers on the event loop
+run it in a thread; handlers never run on the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from local.emulator.events import new_id
+from local.emulator.template import Function
+
+log = logging.getLogger("emulator.runtime")
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
+# Passed through from the emulator's environment so tools and credentials behave as in a container.
+_PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+
+
+class InvocationError(Exception):
+    """An invocation did not produce a result."""
+
+
+class FunctionError(InvocationError):
+    """The handler raised (or the module failed to import); carries Lambda's error shape."""
+
+    def __init__(self, function_id: str, error_type: str, message: str, stack_trace: list[str]) -> None:
+        super().__init__(f"{function_id}: {error_type}: {message}")
+        self.function_id = function_id
+        self.error_type = error_type
+        self.error_message = message
+        self.stack_trace = stack_trace
+
+    def payload(self) -> dict[str, Any]:
+        """The body Lambda's Invoke API returns for a function error."""
+        return {"errorMessage": self.error_message, "errorType": self.error_type, "stackTrace": self.stack_trace}
+
+
+class FunctionTimeout(InvocationError):
+    """The function ran past its Timeout; its worker was killed."""
+
+    def __init__(self, function_id: str, timeout: float) -> None:
+        super().__init__(f"{function_id}: Task timed out after {timeout:.2f} seconds")
+        self.function_id = function_id
+        self.timeout = timeout
+
+
+class UnknownFunction(InvocationError):
+    pass
+
+
+def function_environment(fn: Function, region: str) -> dict[str, str]:
+    """The environment a Lambda container gives this function: Lambda's reserved variables, then the template's."""
+    env = {k: os.environ[k] for k in _PASS_THROUGH if k in os.environ}
+    env.update(
+        {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{new_id()}",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.runtime}",
+            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+            "LAMBDA_TASK_ROOT": str(fn.code_dir),
+            "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+            "_HANDLER": fn.handler,
+            "EMULATOR_FUNCTION_ARN": fn.arn,
+            "TZ": ":UTC",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    # Lambda always has credentials in the environment; SDK clients (the management API) need some to sign.
+    for key, default in (("AWS_ACCESS_KEY_ID", "emulator"), ("AWS_SECRET_ACCESS_KEY", "emulator"), ("AWS_SESSION_TOKEN", "")):
+        value = os.environ.get(key, default)
+        if value:
+            env[key] = value
+    env.update(fn.environment)
+    return env
+
+
+class Worker:
+    """One execution environment: a process serving one invocation at a time."""
+
+    def __init__(self, fn: Function, region: str, generation: int) -> None:
+        self.function = fn
+        self.generation = generation
+        self.invocations = 0
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", str(WORKER_SCRIPT), *map(str, fn.python_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=function_environment(fn, region),
+            cwd=str(fn.code_dir) if fn.code_dir.is_dir() else None,
+        )
+        assert self.process.stdin and self.process.stdout and self.process.stderr
+        self._stdin: IO[bytes] = self.process.stdin
+        self._stdout: IO[bytes] = self.process.stdout
+        self._buffer = b""
+        self._log_thread = threading.Thread(
+            target=self._forward_logs, args=(self.process.stderr,), daemon=True, name=f"log-{fn.logical_id}"
+        )
+        self._log_thread.start()
+        ready = self._read_line(time.monotonic() + max(INIT_TIMEOUT_S, fn.timeout))
+        if ready is None:
+            self.kill()
+            raise FunctionTimeout(fn.logical_id, INIT_TIMEOUT_S)
+        self.init_error: dict[str, Any] | None = ready.get("error")
+
+    def _forward_logs(self, stream: IO[bytes]) -> None:
+        logger = logging.getLogger(f"emulator.function.{self.function.logical_id}")
+        with contextlib.suppress(ValueError, OSError):
+            for raw in iter(stream.readline, b""):
+                logger.info("%s", raw.decode("utf-8", "replace").rstrip("\n"))
+        with contextlib.suppress(OSError):
+            stream.close()
+
+    def _read_line(self, deadline: float) -> dict[str, Any] | None:
+        """The worker's next protocol line, or None if the deadline passed or the worker died."""
+        fd = self._stdout.fileno()
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        parsed: dict[str, Any] = json.loads(line)
+        return parsed
+
+    def invoke(self, event: Any, request_id: str) -> dict[str, Any] | None:
+        """Run one invocation; None means the Timeout passed (or the worker died) and the worker must go."""
+        fn = self.function
+        self.invocations += 1
+        started = time.monotonic()
+        request = {"requestId": request_id, "event": event, "remainingMs": int(fn.timeout * 1000)}
+        try:
+            self._stdin.write(json.dumps(request).encode() + b"\n")
+            self._stdin.flush()
+        except (BrokenPipeError, OSError):
+            return None
+        return self._read_line(started + fn.timeout)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        for stream in (self._stdin, self._stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+        self._log_thread.join(timeout=2)
+
+
+class FunctionPool:
+    """The warm workers of one function and the limit on how many run at once."""
+
+    def __init__(self, fn: Function, region: str, max_concurrency: int) -> None:
+        self.function = fn
+        self.region = region
+        self.max_concurrency = fn.reserved_concurrency or max_concurrency
+        self.generation = 0
+        self._idle: list[Worker] = []
+        self._all: set[Worker] = set()
+        self._busy = 0
+        self._cond = threading.Condition()
+        self.cold_starts = 0
+
+    def acquire(self) -> Worker:
+        with self._cond:
+            while True:
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive() and worker.generation == self.generation:
+                        self._busy += 1
+                        return worker
+                    worker.kill()
+                if self._busy < self.max_concurrency:
+                    self._busy += 1
+                    break
+                self._cond.wait()
+            generation = self.generation
+        try:
+            worker = Worker(self.function, self.region, generation)
+        except BaseException:
+            with self._cond:
+                self._busy -= 1
+                self._cond.notify()
+            raise
+        with self._cond:
+            self._all.add(worker)
+            self.cold_starts += 1
+        return worker
+
+    def release(self, worker: Worker, healthy: bool) -> None:
+        keep = healthy and worker.alive() and worker.generation == self.generation
+        with self._cond:
+            self._busy -= 1
+            if keep:
+                self._idle.append(worker)
+            else:
+                self._all.discard(worker)
+            self._cond.notify()
+        if not keep:
+            worker.kill()
+
+    def recycle(self, fn: Function | None = None) -> None:
+        """Retire every worker: idle ones now, busy ones when they finish. The next call cold-starts."""
+        with self._cond:
+            self.generation += 1
+            if fn is not None:
+                self.function = fn
+                self.max_concurrency = fn.reserved_concurrency or self.max_concurrency
+            idle, self._idle = self._idle, []
+            self._all.difference_update(idle)
+        for worker in idle:
+            worker.kill()
+
+    def stop(self) -> None:
+        """Kill every worker, busy ones included (shutdown)."""
+        self.recycle()
+        with self._cond:
+            workers, self._all = list(self._all), set()
+        for worker in workers:
+            worker.kill()
+
+    @property
+    def warm(self) -> int:
+        with self._cond:
+            return len(self._idle)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one invocation returned, for callers that want more than the result."""
+
+    result: Any
+    request_id: str
+    duration_ms: float
+    cold_start: bool
+
+
+class Runtime:
+    """Invokes the template's functions in their own worker processes."""
+
+    def __init__(self, functions: Mapping[str, Function], region: str, max_concurrency: int = 4) -> None:
+        self.region = region
+        self.max_concurrency = max_concurrency
+        self._pools = {fid: FunctionPool(fn, region, max_concurrency) for fid, fn in functions.items()}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def functions(self) -> dict[str, Function]:
+        with self._lock:
+            return {fid: pool.function for fid, pool in self._pools.items()}
+
+    def pool(self, function_id: str) -> FunctionPool:
+        with self._lock:
+            pool = self._pools.get(function_id)
+        if pool is None:
+            raise UnknownFunction(f"no function {function_id!r} in the template")
+        return pool
+
+    def invoke(self, function_id: str, event: Any) -> Any:
+        """Run the function synchronously; raise FunctionError or FunctionTimeout like a failed Lambda invoke."""
+        return self.invoke_detailed(function_id, event).result
+
+    def invoke_detailed(self, function_id: str, event: Any, request_id: str | None = None) -> Invocation:
+        if self._closed:
+            raise InvocationError("the runtime is shut down")
+        pool = self.pool(function_id)
+        request_id = request_id or new_id()
+        started = time.monotonic()
+        cold_before = pool.cold_starts
+        worker = pool.acquire()
+        reply: dict[str, Any] | None = None
+        try:
+            reply = worker.invoke(event, request_id)
+        finally:
+            pool.release(worker, healthy=reply is not None)
+        fn = worker.function
+        if reply is None:
+            log.warning("%s: Task timed out after %.2f seconds (request %s); the worker was stopped", function_id, fn.timeout, request_id)
+            raise FunctionTimeout(function_id, fn.timeout)
+        if not reply.get("ok"):
+            raise FunctionError(
+                function_id, str(reply.get("errorType")), str(reply.get("errorMessage")), list(reply.get("stackTrace") or [])
+            )
+        return Invocation(reply.get("result"), request_id, (time.monotonic() - started) * 1000, pool.cold_starts > cold_before)
+
+    def recycle(self, function_ids: list[str] | None = None) -> None:
+        with self._lock:
+            pools = [p for fid, p in self._pools.items() if function_ids is None or fid in function_ids]
+        for pool in pools:
+            pool.recycle()
+
+    def replace_functions(self, functions: Mapping[str, Function]) -> None:
+        """After a template reload: new specs for every function, all workers retired."""
+        with self._lock:
+            old = self._pools
+            self._pools = {}
+            for fid, fn in functions.items():
+                pool = old.pop(fid, None)
+                if pool is None:
+                    pool = FunctionPool(fn, self.region, self.max_concurrency)
+                else:
+                    pool.recycle(fn)
+                self._pools[fid] = pool
+        for pool in old.values():
+            pool.recycle()
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.stop()

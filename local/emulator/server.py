@@ -1,0 +1,73 @@
+"""Serving the emulator with uvicorn: WebSocket limits at the protocol level, and logs that never carry tokens."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from typing import Any
+
+import uvicorn
+
+from local.emulator.app import create_app
+from local.emulator.settings import EmulatorSettings
+
+_QUERY = re.compile(r"\?[^\s\"']*")
+
+
+class RedactQueryStrings(logging.Filter):
+    """Replaces query strings in log lines with `?<redacted>`: WebSocket tokens travel in the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "?" in record.msg:
+            record.msg = _QUERY.sub("?<redacted>", record.msg)
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(_QUERY.sub("?<redacted>", a) if isinstance(a, str) else a for a in args)
+        return True
+
+
+def logging_config() -> dict[str, Any]:
+    """uvicorn's logging plus the emulator's: its own lines and each function's output, named by logger."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["emulator"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s %(name)s: %(message)s",
+        "use_colors": None,
+    }
+    config["handlers"]["emulator"] = {"formatter": "emulator", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    config["loggers"]["emulator"] = {"handlers": ["emulator"], "level": "INFO", "propagate": False}
+    return config
+
+
+def install_log_redaction() -> None:
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQueryStrings) for f in logger.filters):
+            logger.addFilter(RedactQueryStrings())
+
+
+def uvicorn_config(settings: EmulatorSettings, *, log_config: Any = None) -> uvicorn.Config:
+    """`log_config=None` leaves logging alone (tests); `serve` passes `logging_config()`."""
+    limits = settings.limits
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        # The websockets sans-I/O protocol enforces both of API Gateway's limits while parsing, closing
+        # with 1009: (maximum message size, maximum frame size). uvicorn passes the value through.
+        ws="websockets-sansio",
+        ws_max_size=(limits.message_bytes, limits.frame_bytes),  # type: ignore[arg-type]
+        ws_per_message_deflate=False,
+        lifespan="on",
+        log_config=log_config,
+        timeout_graceful_shutdown=5,
+    )
+    install_log_redaction()  # after uvicorn configured its loggers
+    return config
+
+
+def serve(settings: EmulatorSettings) -> None:
+    config = uvicorn_config(settings, log_config=logging_config())
+    server = uvicorn.Server(config)
+    server.run()

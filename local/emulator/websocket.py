@@ -1,0 +1,424 @@
+"""API Gateway WebSocket API: $connect through the REQUEST authorizer, route selection, $disconnect, limits.
+
+One `WebSocketGateway` serves every socket of this node at /ws (raw ASGI, so the close codes and the
+HTTP status of a rejected upgrade are exactly what a client sees). Outbound frames for a connection go
+through one queue and one writer task, so management API posts, route responses and error frames never
+race each other and a slow client never stalls a caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import Message, Receive, Scope, Send
+
+from local.emulator import events
+from local.emulator.connections import ConnectionRecord, ConnectionRegistry
+from local.emulator.runtime import FunctionError, InvocationError
+from local.emulator.settings import WebSocketLimits
+from local.emulator.template import WebSocketApi, WebSocketAuthorizer, WebSocketRoute
+
+log = logging.getLogger("emulator.websocket")
+
+AsyncInvoke = Callable[[str, Any], Awaitable[Any]]
+
+GOING_AWAY = (1001, "Going away")
+MESSAGE_TOO_BIG = (1009, "Message too big")
+SLOW_CONSUMER = (1008, "Slow consumer: outbound queue full")
+CLOSED_BY_API = (1000, "Connection closed by the management API")
+
+
+class Rejected(Exception):
+    """The upgrade is refused with an HTTP status, as API Gateway does on a failed $connect."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# ---------------------------------------------------------------------------- authorizer
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _wildcard(pattern: str, value: str) -> bool:
+    # IAM wildcards: * and ?; no character classes.
+    return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
+
+
+def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
+    """IAM evaluation of the authorizer's policy for execute-api:Invoke on the method ARN: explicit Deny wins."""
+    allowed = False
+    for statement in _as_list(policy.get("Statement")):
+        actions = [str(a) for a in _as_list(statement.get("Action"))]
+        resources = [str(r) for r in _as_list(statement.get("Resource"))]
+        if not any(_wildcard(a.lower(), "execute-api:invoke") for a in actions):
+            continue
+        if not any(_wildcard(r, method_arn) for r in resources):
+            continue
+        if str(statement.get("Effect", "")).lower() == "deny":
+            return False
+        if str(statement.get("Effect", "")).lower() == "allow":
+            allowed = True
+    return allowed
+
+
+def identity_present(source: str, observed: events.Observed) -> bool:
+    """Is the declared identity source (route.request.header.X / route.request.querystring.Y) in the request?"""
+    kind, _, name = source.removeprefix("route.request.").partition(".")
+    if kind == "header":
+        return bool(observed.header(name.lower()))
+    if kind == "querystring":
+        return any(k == name and v for k, v in observed.query_pairs())
+    return True  # stage variables and context sources are always present locally
+
+
+def authorizer_context(result: Any) -> dict[str, Any]:
+    """requestContext.authorizer after an Allow: the principal and the authorizer's context."""
+    return {"principalId": result.get("principalId"), **(result.get("context") or {})}
+
+
+# ---------------------------------------------------------------------------- one connection
+
+
+@dataclass
+class LiveConnection:
+    """A socket this node owns."""
+
+    info: events.WsConnection
+    send: Send
+    authorizer: dict[str, Any] | None
+    outbound: asyncio.Queue[Message]
+    last_active_mono: float = field(default_factory=time.monotonic)
+    last_active_ms: int = field(default_factory=events.now_ms)
+    last_touch_mono: float = 0.0
+    close_code: int | None = None  # set when the server closes, so $disconnect reports our code
+    close_reason: str = ""
+    closing: bool = False
+    gone: bool = False
+
+    @property
+    def connection_id(self) -> str:
+        return self.info.connection_id
+
+    def mark_active(self) -> None:
+        self.last_active_mono = time.monotonic()
+        self.last_active_ms = events.now_ms()
+
+    def enqueue(self, message: Message) -> bool:
+        """Queue a frame; False if the connection is closing or the client is too slow to keep up."""
+        if self.closing or self.gone:
+            return False
+        try:
+            self.outbound.put_nowait(message)
+        except asyncio.QueueFull:
+            self.close(*SLOW_CONSUMER)
+            return False
+        return True
+
+    def send_data(self, data: bytes | str) -> bool:
+        if isinstance(data, bytes):
+            try:
+                data = data.decode("utf-8")
+            except UnicodeDecodeError:
+                return self.enqueue({"type": "websocket.send", "bytes": data})
+        return self.enqueue({"type": "websocket.send", "text": data})
+
+    def close(self, code: int, reason: str) -> None:
+        """Close from the server side; the reason and code are what $disconnect will report."""
+        if self.closing or self.gone:
+            return
+        self.closing = True
+        self.close_code, self.close_reason = code, reason
+        # The close frame jumps the queue only by being last: frames already queued are delivered first.
+        with contextlib.suppress(asyncio.QueueFull):
+            self.outbound.put_nowait({"type": "websocket.close", "code": code, "reason": reason})
+
+
+class WebSocketGateway:
+    """The WebSocket API of one template on this node."""
+
+    def __init__(
+        self,
+        api: WebSocketApi,
+        identity: events.ApiIdentity,
+        invoke: AsyncInvoke,
+        limits: WebSocketLimits,
+        registry: ConnectionRegistry,
+        node_id: str,
+        server_port: int,
+        region: str,
+    ) -> None:
+        self.api = api
+        self.region = region
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.identity = identity
+        self.invoke = invoke
+        self.limits = limits
+        self.registry = registry
+        self.node_id = node_id
+        self.server_port = server_port
+        self.connections: dict[str, LiveConnection] = {}
+        self._selection_path = api.route_selection_expression.removeprefix("$request.body.").split(".")
+
+    def method_arn(self, route_key: str) -> str:
+        return f"arn:aws:execute-api:{self.region}:{self.identity.account_id}:{self.api.api_id}/{self.api.stage}/{route_key}"
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ $connect
+
+    async def _authorize(self, authorizer: WebSocketAuthorizer, observed: events.Observed, conn: events.WsConnection) -> dict[str, Any]:
+        if not all(identity_present(s, observed) for s in authorizer.identity_sources):
+            # API Gateway answers 401 without calling the authorizer when an identity source is missing.
+            raise Rejected(401, "Unauthorized")
+        method_arn = self.method_arn("$connect")
+        event = events.ws_authorizer_event(observed, self.identity, conn, method_arn)
+        try:
+            result = await self.invoke(authorizer.function_id, event)
+        except FunctionError as exc:
+            if exc.error_message == "Unauthorized":  # Lambda authorizers' documented way to say 401
+                raise Rejected(401, "Unauthorized") from exc
+            log.error("authorizer %s failed: %s", authorizer.function_id, exc)
+            raise Rejected(500, "Internal Server Error") from exc
+        except InvocationError as exc:
+            log.error("authorizer %s failed: %s", authorizer.function_id, exc)
+            raise Rejected(500, "Internal Server Error") from exc
+        if result == "Unauthorized":
+            raise Rejected(401, "Unauthorized")
+        if not isinstance(result, dict) or not isinstance(result.get("policyDocument"), dict) or "principalId" not in result:
+            log.error("authorizer %s returned no principalId/policyDocument", authorizer.function_id)
+            raise Rejected(500, "Internal Server Error")
+        if not policy_allows(result["policyDocument"], method_arn):
+            raise Rejected(403, "Forbidden")
+        return authorizer_context(result)
+
+    async def _connect(self, observed: events.Observed, conn: events.WsConnection) -> dict[str, Any] | None:
+        route = self.api.routes.get("$connect")
+        if route is None:
+            return None
+        authorizer = await self._authorize(route.authorizer, observed, conn) if route.authorizer else None
+        if route.function_id is None:
+            return authorizer
+        event = events.ws_connect_event(observed, self.identity, conn, authorizer)
+        try:
+            result = await self.invoke(route.function_id, event)
+        except InvocationError as exc:
+            log.error("$connect %s failed: %s", route.function_id, exc)
+            raise Rejected(500, "Internal Server Error") from exc
+        if isinstance(result, dict) and "statusCode" in result:
+            status = int(result["statusCode"])
+            if not 200 <= status < 300:
+                body = result.get("body")
+                raise Rejected(status, body if isinstance(body, str) and body else "Forbidden")
+        return authorizer
+
+    # ------------------------------------------------------------------ the ASGI endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        first = await receive()
+        if first["type"] != "websocket.connect":
+            return
+        client = scope.get("client") or ("127.0.0.1", 0)
+        observed = events.Observed(
+            method="GET",
+            raw_path=scope.get("path", "/ws"),
+            raw_query=scope.get("query_string", b"").decode("latin-1"),
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            source_ip=client[0],
+            host_header="",
+            server_port=self.server_port,
+        )
+        conn = events.WsConnection(events.new_id(), observed.epoch_ms, observed.source_ip, observed.user_agent)
+        try:
+            authorizer = await self._connect(observed, conn)
+        except Rejected as exc:
+            # The connection id and status are logged; the query string (it carries the token) never is.
+            log.info("connect %s rejected with %d", conn.connection_id, exc.status)
+            await self._reject(scope, send, exc)
+            return
+        await send({"type": "websocket.accept"})
+        live = LiveConnection(conn, send, authorizer, asyncio.Queue(maxsize=self.limits.outbound_queue))
+        self.connections[conn.connection_id] = live
+        await self.registry.add(
+            ConnectionRecord(
+                conn.connection_id, self.node_id, conn.connected_at_ms, conn.connected_at_ms, conn.source_ip, conn.user_agent or ""
+            ),
+            ttl_s=self.limits.max_duration_s,
+        )
+        log.info("connect %s accepted (principal %s)", conn.connection_id, (authorizer or {}).get("principalId"))
+        writer = asyncio.create_task(self._writer(live), name=f"ws-writer-{conn.connection_id}")
+        watchdog = asyncio.create_task(self._watchdog(live), name=f"ws-watchdog-{conn.connection_id}")
+        code, reason = 1006, ""
+        try:
+            code, reason = await self._receive_loop(live, receive)
+        finally:
+            live.gone = True
+            watchdog.cancel()
+            writer.cancel()
+            self.connections.pop(conn.connection_id, None)
+            with contextlib.suppress(Exception):
+                await self.registry.remove(conn.connection_id)
+        if live.close_code is not None:
+            code, reason = live.close_code, live.close_reason
+        log.info("disconnect %s (%d %s)", conn.connection_id, code, reason)
+        await self._disconnect(live, code, reason)
+
+    async def _reject(self, scope: Scope, send: Send, exc: Rejected) -> None:
+        if "websocket.http.response" in scope.get("extensions", {}):
+            body = json.dumps({"message": exc.message}).encode()
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": exc.status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:  # servers without the denial-response extension answer 403 to a close before accept
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def _receive_loop(self, live: LiveConnection, receive: Receive) -> tuple[int, str]:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return int(message.get("code", 1005)), str(message.get("reason") or "")
+            if message["type"] != "websocket.receive":
+                continue
+            data: str | bytes | None = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+            if size > self.limits.message_bytes:
+                live.close(*MESSAGE_TOO_BIG)
+                continue
+            if live.closing:
+                continue
+            live.mark_active()
+            if live.last_active_mono - live.last_touch_mono > 1.0:
+                live.last_touch_mono = live.last_active_mono
+                self._spawn(self._touch(live), "ws-touch")
+            self._spawn(self._dispatch(live, data), f"ws-message-{live.connection_id}")
+
+    async def _touch(self, live: LiveConnection) -> None:
+        with contextlib.suppress(Exception):
+            await self.registry.touch(live.connection_id, live.last_active_ms)
+
+    async def _writer(self, live: LiveConnection) -> None:
+        while True:
+            message = await live.outbound.get()
+            try:
+                await live.send(message)
+            except Exception:  # the client went away mid-send; the receive loop sees the disconnect
+                live.gone = True
+                return
+            if message["type"] == "websocket.close":
+                return
+
+    async def _watchdog(self, live: LiveConnection) -> None:
+        connected = time.monotonic()
+        while not live.gone:
+            now = time.monotonic()
+            deadline = min(live.last_active_mono + self.limits.idle_timeout_s, connected + self.limits.max_duration_s)
+            if now >= deadline:
+                live.close(*GOING_AWAY)
+                return
+            await asyncio.sleep(deadline - now)
+
+    # ------------------------------------------------------------------ messages
+
+    def select_route(self, body: str | bytes) -> WebSocketRoute | None:
+        """Route selection on $request.body.<path>; $default when the body is not JSON or names no route."""
+        key: Any = None
+        if isinstance(body, str):
+            try:
+                key = json.loads(body)
+            except ValueError:
+                key = None
+            for part in self._selection_path:
+                key = key.get(part) if isinstance(key, dict) else None
+        if isinstance(key, str) and key in self.api.routes and not key.startswith("$"):
+            return self.api.routes[key]
+        return self.api.routes.get("$default")
+
+    async def _dispatch(self, live: LiveConnection, body: str | bytes) -> None:
+        route = self.select_route(body)
+        if route is None:
+            live.send_data(json.dumps({"message": "Forbidden", "connectionId": live.connection_id, "requestId": events.new_id()}))
+            return
+        if route.function_id is None:
+            return
+        event = events.ws_message_event(live.info, self.identity, route.route_key, body, live.authorizer)
+        try:
+            result = await self.invoke(route.function_id, event)
+        except InvocationError as exc:
+            log.error("route %s -> %s failed: %s", route.route_key, route.function_id, exc)
+            request_id = event["requestContext"]["requestId"]
+            live.send_data(json.dumps({"message": "Internal server error", "connectionId": live.connection_id, "requestId": request_id}))
+            return
+        if route.two_way:
+            frame = route_response_body(result)
+            if frame is not None:
+                live.send_data(frame)
+
+    async def _disconnect(self, live: LiveConnection, code: int, reason: str) -> None:
+        route = self.api.routes.get("$disconnect")
+        if route is None or route.function_id is None:
+            return
+        event = events.ws_disconnect_event(live.info, self.identity, code, reason, live.authorizer)
+        try:
+            await self.invoke(route.function_id, event)
+        except InvocationError as exc:
+            log.error("$disconnect %s failed: %s", route.function_id, exc)
+
+    # ------------------------------------------------------------------ what the management API uses
+
+    def post(self, connection_id: str, data: bytes) -> bool:
+        """Send to a socket of this node; False when it is unknown here or already closing (410)."""
+        live = self.connections.get(connection_id)
+        if live is None:
+            return False
+        if live.send_data(data):
+            live.mark_active()
+            return True
+        return False
+
+    def close(self, connection_id: str) -> bool:
+        live = self.connections.get(connection_id)
+        if live is None or live.closing:
+            return False
+        live.close(*CLOSED_BY_API)
+        return True
+
+    async def shutdown(self) -> None:
+        for live in list(self.connections.values()):
+            live.close(*GOING_AWAY)
+
+
+def route_response_body(result: Any) -> str | None:
+    """What a two-way route sends back: the proxy response's body, or the whole result as JSON."""
+    if result is None:
+        return None
+    if isinstance(result, dict) and "statusCode" in result:
+        body = result.get("body")
+        return body if isinstance(body, str) else (json.dumps(body) if body is not None else None)
+    if isinstance(result, str):
+        return result
+    return json.dumps(result)
