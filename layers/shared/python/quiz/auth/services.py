@@ -121,14 +121,12 @@ class AuthService:
     def logout(self, principal: Principal, *, everywhere: bool = False) -> None:
         """Revoke the caller's session (or all of them): refresh tokens stop working at once, and so do
         the access tokens already handed out, through the revocation list every verifier checks."""
+        session_ids = {principal.session_id} if principal.session_id else set()
         if everywhere:
-            session_ids = self._sessions.revoke_all(principal.user_id, "logout_all")
+            session_ids.update(self._sessions.revoke_all(principal.user_id, "logout_all"))
         elif principal.session_id is not None:
             self._sessions.revoke(principal.session_id, principal.user_id, "logout")
-            session_ids = [principal.session_id]
-        else:
-            session_ids = []
-        for session_id in {*session_ids, *([principal.session_id] if principal.session_id else [])}:
+        for session_id in session_ids:
             self._revoked.revoke(session_id, self._tokens.revocation_ttl)
 
     def profile(self, principal: Principal) -> User:
