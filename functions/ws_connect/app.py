@@ -1,25 +1,42 @@
-"""WebSocket API entry points: $connect, $disconnect, $default and the `ping` action."""
+"""WebSocket API entry points: $connect, $disconnect, $default and the `join` and `ping` actions."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from quiz.auth import principal_from_ws
+from quiz.errors import QuizError
+from quiz.realtime.bootstrap import sessions
+
 ACTIONS = ["join", "answer", "ping"]
 
 
-def _frame(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {"statusCode": status, "body": json.dumps(body, separators=(",", ":"))}
+def _frame(body: dict[str, Any], status: int = 200) -> dict[str, Any]:
+    return {"statusCode": status, "body": json.dumps(body, separators=(",", ":"), default=str)}
+
+
+def _join(event: dict[str, Any]) -> dict[str, Any]:
+    try:
+        body = json.loads(event.get("body") or "{}")
+        quiz_id = body.get("quiz_id") if isinstance(body, dict) else None
+        return _frame(sessions().join(principal_from_ws(event), event["requestContext"]["connectionId"], quiz_id))
+    except QuizError as exc:
+        return _frame({"type": "error", "action": "join", **exc.to_body()["error"]})
+    except json.JSONDecodeError:
+        return _frame({"type": "error", "action": "join", "code": "bad_request", "message": "frames must be JSON objects"})
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = event["requestContext"]
     route = ctx["routeKey"]
     if route == "$connect":
-        # The REQUEST authorizer has already verified the token; nothing else to check on connect.
-        return {"statusCode": 200}
+        return {"statusCode": 200}  # the REQUEST authorizer already verified the token
     if route == "$disconnect":
+        sessions().leave(ctx["connectionId"])
         return {"statusCode": 200}
+    if route == "join":
+        return _join(event)
     if route == "ping":
-        return _frame(200, {"type": "pong", "connectionId": ctx["connectionId"]})
-    return _frame(400, {"type": "error", "code": "unknown_action", "message": "send a JSON frame with an 'action'", "actions": ACTIONS})
+        return _frame({"type": "pong", "connectionId": ctx["connectionId"]})
+    return _frame({"type": "error", "code": "unknown_action", "message": "send a JSON frame with an 'action'", "actions": ACTIONS})

@@ -1,0 +1,33 @@
+"""Leaderboard entry points: the Kafka-triggered recompute and GET /quizzes/{quiz_id}/leaderboard."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quiz.auth import authenticate
+from quiz.errors import ValidationFailed
+from quiz.http import Event, Response, api_handler, json_response, path_param
+from quiz.leaderboard.bootstrap import leaderboard_service
+from quiz.leaderboard.kafka_event import score_events
+from quiz.quizzes.domain import normalise_quiz_id
+
+log = logging.getLogger("quiz.leaderboard")
+MAX_LIMIT = 100
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """A batch from the scores topic. Raising makes the event source mapping retry the whole batch."""
+    outcome = leaderboard_service().apply_batch(list(score_events(event)))
+    log.info("batch applied: %s", outcome)
+    return {"quizzes": outcome.quizzes, "applied": outcome.applied, "rebuilt": outcome.rebuilt, "frames": outcome.frames}
+
+
+@api_handler
+def http_handler(event: Event, context: Any) -> Response:
+    principal = authenticate(event)
+    raw = (event.get("queryStringParameters") or {}).get("limit", "10")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ValidationFailed(f"limit must be an integer from 1 to {MAX_LIMIT}", details={"field": "limit"})
+    quiz_id = normalise_quiz_id(path_param(event, "quiz_id"))
+    return json_response(200, leaderboard_service().read(quiz_id, str(principal.user_id), int(raw)))

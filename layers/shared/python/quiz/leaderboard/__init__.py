@@ -1,0 +1,1 @@
+"""The live leaderboard: score events applied idempotently to Redis sorted sets, pushed coalesced."""

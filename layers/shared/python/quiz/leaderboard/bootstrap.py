@@ -1,0 +1,18 @@
+"""Composition root of the leaderboard: adapters built once per container."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from quiz import db, redis_client
+from quiz.config import settings
+from quiz.leaderboard.postgres import PostgresStandings
+from quiz.leaderboard.redis_store import RedisLeaderboard
+from quiz.leaderboard.service import LeaderboardService
+from quiz.quizzes.bootstrap import broadcaster
+
+
+@cache
+def leaderboard_service() -> LeaderboardService:
+    s = settings()
+    return LeaderboardService(RedisLeaderboard(redis_client.client(s.redis_url)), PostgresStandings(db.pool(s.database_url)), broadcaster())
