@@ -430,6 +430,7 @@ class MappingMetrics:
     commit_errors: int = 0
     batches_abandoned: int = 0  # stop() or a rebalance during a failing batch: left uncommitted
     rebalances: int = 0
+    consumer_restarts: int = 0  # joins that never completed, recovered with a new consumer
     assigned_partitions: int = 0
     last_batch_size: int = 0
     last_invoke_seconds: float = 0.0
@@ -463,6 +464,7 @@ class _Ownership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyth
         self._owned: set[TopicPartition] = set()
         self._epochs: dict[TopicPartition, int] = {}
         self._newly_assigned: set[TopicPartition] = set()
+        self._joining_since: float | None = None
         self._metrics = metrics
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
@@ -470,6 +472,8 @@ class _Ownership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyth
             for tp in revoked:
                 self._owned.discard(tp)
                 self._epochs[tp] = self._epochs.get(tp, 0) + 1
+            if self._joining_since is None:
+                self._joining_since = time.monotonic()
             self._metrics.rebalances += 1
             self._metrics.assigned_partitions = len(self._owned)
 
@@ -480,7 +484,23 @@ class _Ownership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-pyth
                     self._owned.add(tp)
                     self._epochs[tp] = self._epochs.get(tp, 0) + 1
                     self._newly_assigned.add(tp)
+            self._joining_since = None
             self._metrics.assigned_partitions = len(self._owned)
+
+    def forget(self) -> None:
+        """The consumer is being replaced: nothing is owned any more."""
+        with self._lock:
+            for tp in self._owned:
+                self._epochs[tp] = self._epochs.get(tp, 0) + 1
+            self._owned.clear()
+            self._newly_assigned.clear()
+            self._joining_since = None
+            self._metrics.assigned_partitions = 0
+
+    def joining_for(self) -> float:
+        """Seconds since a rebalance began without an assignment arriving (0 when not rebalancing)."""
+        with self._lock:
+            return 0.0 if self._joining_since is None else time.monotonic() - self._joining_since
 
     def epoch(self, tp: TopicPartition) -> int | None:
         """The ownership epoch of a partition, or None when this consumer does not own it."""
@@ -510,6 +530,7 @@ class KafkaEventSourceMapping:
       ``poll_interval_s``       longest single poll, so stop() is prompt (default 0.2).
       ``max_payload_bytes``     the invocation payload limit (default 6 MB).
       ``stop_timeout_s``        how long stop() waits for an in-flight invocation (default 30.0).
+      ``join_timeout_s``        a rebalance with no assignment after this long gets a fresh consumer (default 60.0).
       ``unsupported_destination_sink``  called with (ARN, invocation record) for SQS/SNS/S3 destinations.
       ``region`` / ``account_id``  used in the function ARN of failure records (default us-east-1 / 000000000000).
       ``consumer_config``       extra KafkaConsumer settings (e.g. session_timeout_ms).
@@ -529,6 +550,7 @@ class KafkaEventSourceMapping:
         poll_interval_s: float = 0.2,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         stop_timeout_s: float = 30.0,
+        join_timeout_s: float = 60.0,
         unsupported_destination_sink: DestinationSink = log_unreachable_destination,
         region: str = "us-east-1",
         account_id: str = "000000000000",
@@ -545,6 +567,7 @@ class KafkaEventSourceMapping:
         self._poll_interval_s = poll_interval_s
         self._max_payload_bytes = max_payload_bytes
         self._stop_timeout_s = stop_timeout_s
+        self._join_timeout_s = join_timeout_s
         self._sink = unsupported_destination_sink
         self._function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
         self._consumer_config = dict(consumer_config or {})
@@ -637,6 +660,12 @@ class KafkaEventSourceMapping:
                     **self._consumer_config,
                 )
                 self._consumer.subscribe(list(self.config.topics), listener=self._ownership)
+                # Load the subscribed topics' metadata before the first poll joins the group. Otherwise the
+                # leader assigns from a stale (empty) snapshot, rejoins as soon as metadata arrives, and
+                # kafka-python 3.0 sometimes never completes that second join (seen under load).
+                missing = [t for t in self.config.topics if not self._consumer.partitions_for_topic(t)]
+                if missing:
+                    log.warning("%s: topic(s) %s do not exist (yet); the mapping waits for them", self.function_name, ", ".join(missing))
                 return True
             except KafkaError as exc:
                 log.warning("%s: cannot reach Kafka at %s (%s); retrying in %.1fs", self.function_name, self._bootstrap_servers, exc, delay)
@@ -658,6 +687,9 @@ class KafkaEventSourceMapping:
                 log.exception("%s: closing the on-failure producer failed", self.function_name)
 
     def _poll(self, timeout_s: float, max_records: int) -> dict[TopicPartition, list[Any]]:
+        if self._ownership.joining_for() > self._join_timeout_s:
+            self._replace_consumer()
+            return {}
         polled: dict[TopicPartition, list[Any]] = self._consumer.poll(timeout_ms=max(0, int(timeout_s * 1000)), max_records=max_records)
         self._metrics.polls += 1
         fresh = self._ownership.take_newly_assigned()
@@ -671,6 +703,23 @@ class KafkaEventSourceMapping:
             self._ready.set()
         self._update_lag()
         return polled
+
+    def _replace_consumer(self) -> None:
+        """A join that never completes (kafka-python 3.0 can wedge when a rejoin overlaps a sync) would
+        silently stop the mapping; leave the group and join again with a new consumer instead. Whatever
+        was in flight is uncommitted and is read again."""
+        log.warning(
+            "%s: no partition assignment %.0fs into a rebalance; rejoining with a new consumer",
+            self.function_name,
+            self._ownership.joining_for(),
+        )
+        self._metrics.consumer_restarts += 1
+        self._ownership.forget()
+        with contextlib.suppress(Exception):
+            self._consumer.close(autocommit=False)
+        self._consumer = None
+        if not self._connect():
+            self._stopping.set()
 
     def _position_new_partitions(self, fresh: set[TopicPartition], polled: dict[TopicPartition, list[Any]]) -> None:
         if self.config.starting_position != "AT_TIMESTAMP":

@@ -430,3 +430,17 @@ def test_a_rebalance_during_a_failing_batch_hands_the_revoked_partition_over_unc
     first.stop()  # its partition goes to the healthy consumer, which reads it from the start
     eventually(lambda: len(healthy.records()) == 4, "the abandoned partition processed by the survivor")
     eventually(lambda: broker.committed(group, topic) == {0: 2, 1: 2}, "commits on both partitions")
+
+
+def test_a_join_that_never_completes_is_recovered_with_a_new_consumer(broker: Broker) -> None:
+    topic, group = broker.topic("wedged"), broker.group("wedged")
+    handler = Handler()
+    esm = broker.started(broker.mapping(handler, msk(topic, group), join_timeout_s=1.0))
+    broker.produce(topic, b"before")
+    eventually(lambda: handler.values() == [b"before"], "the first record")
+    # What kafka-python shows when a rejoin wedges: a revocation and then no assignment, ever.
+    esm._ownership.on_partitions_revoked(set())
+    eventually(lambda: esm.metrics()["consumer_restarts"] == 1, "the consumer to be replaced")
+    broker.produce(topic, b"after")
+    eventually(lambda: handler.values() == [b"before", b"after"], "the record produced after the recovery")
+    eventually(lambda: broker.committed(group, topic) == {0: 2}, "both commits")
