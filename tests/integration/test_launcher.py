@@ -23,7 +23,9 @@ def launcher(*args: str) -> subprocess.CompletedProcess[str]:
 def test_second_up_is_a_no_op_and_status_reports_every_service(database_url: str, kafka_bootstrap: str) -> None:
     done = launcher("up")
     assert done.returncode == 0, done.stderr
-    lines = [line for line in done.stdout.splitlines() if line.split()[:1] and line.split()[0] in {"postgres", "redis", "zookeeper", "kafka"}]
+    lines = [
+        line for line in done.stdout.splitlines() if line.split()[:1] and line.split()[0] in {"postgres", "redis", "zookeeper", "kafka"}
+    ]
     assert len(lines) == 4 and all("already running" in line for line in lines), done.stdout
 
     status = launcher("status")
@@ -63,9 +65,7 @@ def test_missing_java_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_failed_maven_download_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # A Maven that cannot reach its repository: point it at an unreachable mirror via settings.
     settings = tmp_path / "settings.xml"
-    settings.write_text(
-        "<settings><offline>true</offline><localRepository>" + str(tmp_path / "m2") + "</localRepository></settings>"
-    )
+    settings.write_text("<settings><offline>true</offline><localRepository>" + str(tmp_path / "m2") + "</localRepository></settings>")
     real_run = subprocess.run
 
     def run_offline(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:

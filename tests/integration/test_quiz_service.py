@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
+
 from quiz import db
 from quiz.auth import Principal, Role
 from quiz.errors import QuizError

@@ -9,9 +9,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from quiz.config import ConfigError, JwtSettings, Settings, key_id
 
 from local.devkeys import dev_env
+from quiz.config import ConfigError, JwtSettings, Settings, key_id
 from tests.auth_support import key_env
 
 BASE = {"DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://x", "KAFKA_BOOTSTRAP_SERVERS": "x:9092"}

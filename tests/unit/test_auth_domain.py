@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from quiz.auth import Principal, Role, can_create_quiz, require_admin, require_host
 from quiz.auth.domain import abuse_in, valid_display_name, valid_password, valid_username
 from quiz.auth.errors import AdminOnly, DisplayNameRejected, InvalidDisplayName, InvalidUsername, NotQuizHost, WeakPassword

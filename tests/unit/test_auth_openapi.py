@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+
 import quiz.auth.errors as auth_errors
 import quiz.errors as shared_errors
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 FRAGMENT = REPO / "functions" / "auth" / "openapi.yaml"

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from quiz.auth import principal_from_ws
 from quiz.auth.domain import Principal, User
 from quiz.auth.errors import InvalidCredentials, RefreshTokenReused, TokenRejected, TokenRevoked, UsernameTaken, WeakPassword
@@ -17,7 +18,6 @@ from quiz.auth.services import Authenticator, AuthService
 from quiz.auth.tokens import TokenService
 from quiz.config import JwtSettings
 from quiz.errors import TooManyRequests
-
 from tests import auth_support as forge
 
 KEY = Ed25519PrivateKey.generate()

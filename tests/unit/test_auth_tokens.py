@@ -12,11 +12,11 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from quiz.auth.domain import Role, User
 from quiz.auth.errors import TokenExpired, TokenRejected
 from quiz.auth.tokens import TokenService
 from quiz.config import JwtSettings
-
 from tests import auth_support as forge
 
 KEY = Ed25519PrivateKey.generate()

@@ -39,14 +39,14 @@ class LeaderboardService:
         self._notifier = notifier
         self._top_n = top_n
 
-    def ensure(self, quiz_ids: Iterable[str]) -> int:
-        """Rebuild from PostgreSQL any board Redis lost (flushed, restarted empty, expired). Returns how many."""
-        rebuilt = 0
+    def ensure(self, quiz_ids: Iterable[str]) -> list[str]:
+        """Rebuild from PostgreSQL any board Redis lost (flushed, restarted empty, expired). Returns those rebuilt."""
+        rebuilt = []
         for quiz_id in self.board.missing(quiz_ids):
             truth = self._standings.source_of_truth(quiz_id)
             self.board.apply({quiz_id: truth})
             self.board.mark_ready(quiz_id)
-            rebuilt += 1
+            rebuilt.append(quiz_id)
             log.info("rebuilt the leaderboard of %s from PostgreSQL (%d players)", quiz_id, len(truth))
         return rebuilt
 
@@ -61,9 +61,9 @@ class LeaderboardService:
         self._standings.persist(list(newest.values()))
         frames = 0
         for quiz_id in by_quiz:
-            if changed.get(quiz_id):
+            if changed.get(quiz_id) or quiz_id in rebuilt:
                 frames += self.push(quiz_id)
-        return BatchOutcome(quizzes=len(by_quiz), applied=sum(len(c) for c in changed.values()), rebuilt=rebuilt, frames=frames)
+        return BatchOutcome(quizzes=len(by_quiz), applied=sum(len(c) for c in changed.values()), rebuilt=len(rebuilt), frames=frames)
 
     def push(self, quiz_id: str) -> int:
         """One leaderboard frame for the whole quiz, plus a frame for each player whose rank or score moved."""

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -95,8 +95,11 @@ class PostgresQuizStore:
         try:
             with self._pool.connection() as conn:
                 conn.row_factory = dict_row  # type: ignore[assignment]
-                with conn.transaction():
-                    yield conn  # type: ignore[misc]
+                try:
+                    with conn.transaction():
+                        yield conn  # type: ignore[misc]
+                finally:
+                    conn.row_factory = tuple_row  # type: ignore[assignment]  # the pool is shared with other adapters
         except psycopg.OperationalError as exc:
             raise DependencyUnavailable("the database is unavailable; retry shortly") from exc
 

@@ -1,0 +1,250 @@
+"""The leaderboard over real Redis and PostgreSQL: idempotent batches, ties, gaps, rebuild after loss.
+
+Batches are real score events produced by the quiz service (real PostgreSQL), wrapped in the Kafka
+event source mapping's event shape; the notifier is a recording fake at its port.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+from quiz import db
+from quiz.auth import Principal, Role
+from quiz.leaderboard.kafka_event import score_events
+from quiz.leaderboard.postgres import PostgresStandings
+from quiz.leaderboard.redis_store import RedisLeaderboard
+from quiz.leaderboard.service import LeaderboardService
+from quiz.quizzes.postgres import OutboxEvent, PostgresQuizStore
+from quiz.quizzes.service import QuizService
+from tests.integration.test_quiz_service import QUIZ, RecordingNotifier, RecordingTimer, make_user
+
+pytestmark = pytest.mark.integration
+
+
+class CapturingPublisher:
+    """Keeps what would go to Kafka, so the test can deliver it (and replay it) as the ESM would."""
+
+    def __init__(self) -> None:
+        self.events: list[OutboxEvent] = []
+
+    def publish(self, events: list[OutboxEvent]) -> list[int]:
+        self.events.extend(events)
+        return [e.id for e in events]
+
+
+def kafka_event(events: list[OutboxEvent], topic: str = "quiz.scores") -> dict[str, Any]:
+    """The aws:SelfManagedKafka event carrying these outbox rows (one partition, offsets in order)."""
+    records = [
+        {
+            "topic": topic,
+            "partition": 0,
+            "offset": i,
+            "timestamp": 0,
+            "timestampType": "CREATE_TIME",
+            "key": base64.b64encode(e.key.encode()).decode(),
+            "value": base64.b64encode(json.dumps(e.payload).encode()).decode(),
+            "headers": [],
+        }
+        for i, e in enumerate(events)
+    ]
+    return {"eventSource": "SelfManagedKafka", "bootstrapServers": "127.0.0.1:9092", "records": {f"{topic}-0": records}}
+
+
+class RecordingPush:
+    def __init__(self) -> None:
+        self.boards: list[dict[str, Any]] = []
+        self.personal: list[dict[str, Mapping[str, Any]]] = []
+
+    def to_quiz(self, quiz_id: str, frame: Mapping[str, Any]) -> int:
+        self.boards.append(dict(frame))
+        return 1
+
+    def to_players(self, quiz_id: str, frames: Mapping[str, Mapping[str, Any]]) -> int:
+        self.personal.append(dict(frames))
+        return len(frames)
+
+
+@pytest.fixture
+def redis_conn(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture
+def world(database_url: str, redis_conn: redis.Redis) -> dict[str, Any]:
+    captured = CapturingPublisher()
+    quizzes = QuizService(PostgresQuizStore(db.pool(database_url), "quiz.scores"), captured, RecordingNotifier(), RecordingTimer())
+    push = RecordingPush()
+    board = LeaderboardService(RedisLeaderboard(redis_conn), PostgresStandings(db.pool(database_url)), push, top_n=3)
+    return {"quizzes": quizzes, "captured": captured, "push": push, "board": board}
+
+
+def sums_in_postgres(database_url: str, quiz_id: str) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT p.user_id, coalesce(sum(a.points), 0) FROM participants p LEFT JOIN answers a"
+            " ON a.quiz_id = p.quiz_id AND a.user_id = p.user_id WHERE p.quiz_id = %s AND p.status = 'active' GROUP BY p.user_id",
+            (quiz_id,),
+        ).fetchall()
+    return {str(u): int(s) for u, s in rows}
+
+
+def scores_in_redis(board: LeaderboardService, quiz_id: str) -> dict[str, int]:
+    return {s.user_id: s.score for s in board.board.ranked(quiz_id)}
+
+
+def play(world: dict[str, Any], database_url: str) -> tuple[str, list[Any]]:
+    quizzes: QuizService = world["quizzes"]
+    host = make_user(database_url, "Host")
+    players = [make_user(database_url, n) for n in ("Ana", "Ben", "Cy", "Dee")]
+    quiz_id = quizzes.create(host, QUIZ)["quiz_id"]
+    for p in players:
+        quizzes.join(p, quiz_id)
+    quizzes.start(host, quiz_id)
+    quizzes.answer(players[0], quiz_id, 1, 1, "a1")
+    quizzes.answer(players[1], quiz_id, 1, 0, "b1")  # wrong
+    quizzes.answer(players[2], quiz_id, 1, 1, "c1")
+    quizzes.next(host, quiz_id)
+    quizzes.answer(players[0], quiz_id, 2, "modern", "a2")
+    quizzes.answer(players[2], quiz_id, 2, "new", "c2")
+    return quiz_id, players
+
+
+def test_replayed_and_reordered_batches_leave_scores_equal_to_postgres(world: dict[str, Any], database_url: str) -> None:
+    quiz_id, _ = play(world, database_url)
+    events: list[OutboxEvent] = world["captured"].events
+    board: LeaderboardService = world["board"]
+
+    first = board.apply_batch(list(score_events(kafka_event(events))))
+    # a board never seen before is built from PostgreSQL first; the batch then finds nothing newer
+    assert (first.rebuilt, first.applied) == (1, 0) and world["push"].boards, "a freshly built board is pushed"
+    expected = sums_in_postgres(database_url, quiz_id)
+    assert scores_in_redis(board, quiz_id) == expected
+
+    # the same batch again (the ESM retried it), then every event reversed (a reorder): nothing moves
+    frames_before = len(world["push"].boards)
+    again = board.apply_batch(list(score_events(kafka_event(events))))
+    assert again.applied == 0 and len(world["push"].boards) == frames_before, "a replay changes nothing and pushes nothing"
+    board.apply_batch(list(score_events(kafka_event(list(reversed(events))))))
+    for single in reversed(events):
+        board.apply_batch(list(score_events(kafka_event([single]))))
+    assert scores_in_redis(board, quiz_id) == expected
+
+    # on a live board: a new answer applies once, its replay and any older event apply nothing
+    quizzes: QuizService = world["quizzes"]
+    dee = next(p for p in quizzes.store.participants(quiz_id) if p.display_name == "Dee")
+
+    before = len(events)
+    quizzes.answer(Principal(user_id=uuid.UUID(dee.user_id), display_name="Dee", role=Role.PLAYER), quiz_id, 2, "modern", "d2")
+    fresh = events[before:]
+    assert board.apply_batch(list(score_events(kafka_event(fresh)))).applied == 1
+    assert board.apply_batch(list(score_events(kafka_event(fresh + events[:before])))).applied == 0
+    expected = sums_in_postgres(database_url, quiz_id)
+    assert scores_in_redis(board, quiz_id) == expected
+
+    with psycopg.connect(database_url) as conn:
+        persisted = dict(conn.execute("SELECT user_id::text, score FROM leaderboard_standings WHERE quiz_id = %s", (quiz_id,)).fetchall())
+    assert persisted == expected, "standings persisted to PostgreSQL"
+
+
+def test_a_batch_killed_midway_and_retried_whole_counts_once(
+    world: dict[str, Any], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quiz_id, _ = play(world, database_url)
+    events: list[OutboxEvent] = world["captured"].events
+    board: LeaderboardService = world["board"]
+
+    def crash(events: list[Any]) -> None:
+        raise RuntimeError("container killed after Redis, before PostgreSQL")
+
+    monkeypatch.setattr(board._standings, "persist", crash)
+    with pytest.raises(RuntimeError):
+        board.apply_batch(list(score_events(kafka_event(events))))
+    monkeypatch.undo()
+    board.apply_batch(list(score_events(kafka_event(events))))  # the ESM retries the whole batch
+    assert scores_in_redis(board, quiz_id) == sums_in_postgres(database_url, quiz_id)
+
+
+def test_ranks_ties_and_gaps(world: dict[str, Any], database_url: str) -> None:
+    quiz_id, players = play(world, database_url)
+    board: LeaderboardService = world["board"]
+    push: RecordingPush = world["push"]
+    board.apply_batch(list(score_events(kafka_event(world["captured"].events))))
+
+    frame = push.boards[-1]
+    assert frame["type"] == "leaderboard" and frame["participants"] == 4 and len(frame["top"]) == 3
+    ranked = board.board.ranked(quiz_id)
+    scores = [s.score for s in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert [s.rank for s in ranked] == [1, 2, 3, 4]
+    # Ben (wrong) and Dee (no answer) both have 0: Ben joined earlier, so he reached 0 first
+    assert [s.user_id for s in ranked[2:]] == [str(players[1].user_id), str(players[3].user_id)]
+
+    mine = push.personal[-1]
+    top, second = ranked[0], ranked[1]
+    assert mine[second.user_id]["gap_to_next"] == top.score - second.score + 1
+    assert mine[top.user_id]["gap_to_next"] == 0 and mine[top.user_id]["rank"] == 1
+    seq = frame["seq"]
+
+    # one more answer: one leaderboard frame for the batch, personal frames only for those who moved
+    quizzes: QuizService = world["quizzes"]
+    before = len(world["captured"].events)
+    quizzes.answer(players[3], quiz_id, 2, "modern", "d2")
+    board.apply_batch(list(score_events(kafka_event(world["captured"].events[before:]))))
+    assert push.boards[-1]["seq"] == seq + 1
+    moved = set(push.personal[-1])
+    assert str(players[3].user_id) in moved and str(players[1].user_id) in moved  # Dee passed Ben
+    assert top.user_id not in moved
+
+    read = board.read(quiz_id, str(players[1].user_id), 2)
+    assert [r["rank"] for r in read["top"]] == [1, 2] and read["me"]["rank"] == 4 and read["participants"] == 4
+
+
+def test_a_lost_board_is_rebuilt_from_postgres_before_the_next_push_or_read(
+    world: dict[str, Any], database_url: str, redis_conn: redis.Redis
+) -> None:
+    quiz_id, players = play(world, database_url)
+    board: LeaderboardService = world["board"]
+    events = world["captured"].events
+    board.apply_batch(list(score_events(kafka_event(events))))
+    expected = sums_in_postgres(database_url, quiz_id)
+
+    # Redis loses this quiz's board (what a FLUSHALL or an empty restart does to it)
+    redis_conn.delete(*RedisLeaderboard.keys(quiz_id).values())
+    assert board.read(quiz_id, str(players[0].user_id), 10)["participants"] == 4
+    assert scores_in_redis(board, quiz_id) == expected
+
+    redis_conn.delete(*RedisLeaderboard.keys(quiz_id).values())
+    quizzes: QuizService = world["quizzes"]
+    before = len(events)
+    quizzes.answer(players[3], quiz_id, 2, "modern", "d2")
+    outcome = board.apply_batch(list(score_events(kafka_event(events[before:]))))
+    assert outcome.rebuilt == 1
+    assert scores_in_redis(board, quiz_id) == sums_in_postgres(database_url, quiz_id)
+    assert world["push"].boards[-1]["participants"] == 4
+
+
+def test_removed_players_leave_the_board_and_never_come_back_from_old_events(world: dict[str, Any], database_url: str) -> None:
+    quiz_id, players = play(world, database_url)
+    board: LeaderboardService = world["board"]
+    quizzes: QuizService = world["quizzes"]
+    host_id = quizzes.store.get(quiz_id)[0].host_id
+    host = Principal(user_id=uuid.UUID(host_id), display_name="Host", role=Role.PLAYER)
+    quizzes.remove(host, quiz_id, str(players[0].user_id))
+    events = world["captured"].events
+    board.apply_batch(list(score_events(kafka_event(events))))
+    assert str(players[0].user_id) not in scores_in_redis(board, quiz_id)
+    board.apply_batch(list(score_events(kafka_event(events[:-1]))))  # older events replayed
+    assert str(players[0].user_id) not in scores_in_redis(board, quiz_id)
+
+
+def test_unreadable_records_are_skipped_not_retried_forever() -> None:
+    event = {"records": {"quiz.scores-0": [{"offset": 1, "value": base64.b64encode(b"not json").decode()}]}}
+    assert list(score_events(event)) == []
