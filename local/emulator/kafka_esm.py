@@ -807,6 +807,7 @@ class KafkaEventSourceMapping:
 
     def _process(self, batch: _Batch) -> None:
         if batch.oversized is not None:
+            self._rewind(batch)  # so that, if the destination cannot take it, the record is read again
             failure = FailureContext("MaximumPayloadSizeExceeded", 0, self._function_arn)
             self._give_up(batch, failure)
             return

@@ -13,12 +13,17 @@ from local.emulator.app import create_app
 from local.emulator.settings import EmulatorSettings
 
 _QUERY = re.compile(r"\?[^\s\"']*")
+_DENIAL_NOISE = "ASGI callable returned without completing handshake."
 
 
-class RedactQueryStrings(logging.Filter):
-    """Replaces query strings in log lines with `?<redacted>`: WebSocket tokens travel in the query."""
+class LogHygiene(logging.Filter):
+    """Redacts query strings in log lines (WebSocket tokens travel in the query) and drops one uvicorn false alarm."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == _DENIAL_NOISE:
+            # uvicorn's sans-I/O protocol says this after a completed denial response (a rejected
+            # $connect), which the emulator sends on purpose; it is not an application error.
+            return False
         if isinstance(record.msg, str) and "?" in record.msg:
             record.msg = _QUERY.sub("?<redacted>", record.msg)
         if record.args:
@@ -43,8 +48,8 @@ def logging_config() -> dict[str, Any]:
 def install_log_redaction() -> None:
     for name in ("uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactQueryStrings) for f in logger.filters):
-            logger.addFilter(RedactQueryStrings())
+        if not any(isinstance(f, LogHygiene) for f in logger.filters):
+            logger.addFilter(LogHygiene())
 
 
 def uvicorn_config(settings: EmulatorSettings, *, log_config: Any = None) -> uvicorn.Config:

@@ -53,7 +53,7 @@ def handler(event: dict[str, Any], context: Any) -> Any:
         client = management()
         client.post_to_connection(ConnectionId=ctx["connectionId"], Data=b'{"pushed": true}')
         info = client.get_connection(ConnectionId=ctx["connectionId"])
-        client.post_to_connection(ConnectionId=ctx["connectionId"], Data=json.dumps({"sourceIp": info["identity"]["sourceIp"]}).encode())
+        client.post_to_connection(ConnectionId=ctx["connectionId"], Data=json.dumps({"sourceIp": info["Identity"]["SourceIp"]}).encode())
         return None
     if route == "oneway":
         return _reply({"must": "not arrive"})
