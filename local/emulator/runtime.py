@@ -128,7 +128,10 @@ class Worker:
         self._log_thread.start()
         ready = self._read_line(time.monotonic() + max(INIT_TIMEOUT_S, fn.timeout))
         if ready is None:
+            exited = self.process.poll()
             self.kill()
+            if exited is not None:
+                raise FunctionError(fn.logical_id, "Runtime.ExitError", f"the runtime exited during init with status {exited}", [])
             raise FunctionTimeout(fn.logical_id, INIT_TIMEOUT_S)
         self.init_error: dict[str, Any] | None = ready.get("error")
 

@@ -53,7 +53,8 @@ def _error(exc: BaseException) -> dict[str, Any]:
 def main() -> None:
     code_dir, *layer_dirs = sys.argv[1:]
     sys.path[:0] = [code_dir, *layer_dirs]
-    os.chdir(code_dir)
+    if os.path.isdir(code_dir):
+        os.chdir(code_dir)
     # The protocol owns the original stdout; print() in a handler goes to the log stream instead.
     protocol_out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     protocol_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
