@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+REPO_TEMPLATE_HINT = Path(__file__).resolve().parents[2] / "template.yaml"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
 
