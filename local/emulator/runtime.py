@@ -313,7 +313,8 @@ class Runtime:
         try:
             reply = worker.invoke(event, request_id)
         finally:
-            pool.release(worker, healthy=reply is not None)
+            # A failed init discards the environment, as on Lambda: the next invocation imports again.
+            pool.release(worker, healthy=reply is not None and worker.init_error is None)
         fn = worker.function
         if reply is None:
             log.warning("%s: Task timed out after %.2f seconds (request %s); the worker was stopped", function_id, fn.timeout, request_id)
