@@ -168,7 +168,7 @@ class Emulator:
             fid for fid, fn in self.application.functions.items() if any(p.is_relative_to(d) for p in changed for d in fn.watched_dirs)
         ]
         if affected:
-            log.info("code changed: recycling %s", ", ".join(sorted(affected)))
+            log.info("code changed (%s): recycling %s", ", ".join(sorted(p.name for p in changed)), ", ".join(sorted(affected)))
             self.runtime.recycle(affected)
 
     def _reload_template(self) -> None:

@@ -90,8 +90,6 @@ def function_environment(fn: Function, region: str) -> dict[str, str]:
             "_HANDLER": fn.handler,
             "EMULATOR_FUNCTION_ARN": fn.arn,
             "TZ": ":UTC",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
         }
     )
     # Lambda always has credentials in the environment; SDK clients (the management API) need some to sign.
@@ -111,7 +109,10 @@ class Worker:
         self.generation = generation
         self.invocations = 0
         self.process = subprocess.Popen(
-            [sys.executable, "-I", str(WORKER_SCRIPT), *map(str, fn.python_path)],
+            # -I: only the function's own path, no PYTHON* variables. -B: write no .pyc beside the code, since
+            # a .pyc records its source's mtime in whole seconds and a same-size edit within that second would
+            # load the old code after a reload.
+            [sys.executable, "-I", "-B", str(WORKER_SCRIPT), *map(str, fn.python_path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
