@@ -5,6 +5,8 @@
 /docs, /docs/websocket           Swagger UI (local assets) and the WebSocket protocol page
 /openapi.json                    generated from the template's HTTP routes
 /@emulator                       this node: id, URL, functions and warm workers, live connections
+/_aws/scheduler/schedules/{name} EventBridge Scheduler one-time schedules (functions reach it through
+                                 AWS_ENDPOINT_URL_SCHEDULER); template Schedule rate() events run here too
 everything else                  the HTTP API routes of the template (404 {"message":"Not Found"} if none)
 """
 
@@ -32,6 +34,7 @@ from local.emulator.connections import registry_from_url
 from local.emulator.http_api import HttpApi
 from local.emulator.management import ManagementApi
 from local.emulator.runtime import Runtime
+from local.emulator.scheduler import Scheduler
 from local.emulator.settings import EmulatorSettings
 from local.emulator.template import Application, TemplateError, WebSocketApi, load_application, load_env_file
 from local.emulator.websocket import WebSocketGateway
@@ -76,6 +79,9 @@ class Emulator:
             settings.region,
         )
         self.management = ManagementApi(self.gateway, self.registry, settings.node_id, settings.limits.message_bytes)
+        self.scheduler = Scheduler(
+            resolve_arn=self._function_for_arn, invoke=self.invoke_async, region=settings.region, account_id=settings.account_id
+        )
         self.kafka_mappings: list[Any] = []
         self._reloader: threading.Thread | None = None
         self._stop_reload = threading.Event()
@@ -83,6 +89,10 @@ class Emulator:
 
     def _http_identity(self, host: str) -> events.ApiIdentity:
         return events.ApiIdentity(self.application.http_api_id, self.application.http_stage, host, self.settings.account_id)
+
+    def _function_for_arn(self, arn: str) -> str | None:
+        fn = self.application.function_by_name(arn)
+        return fn.logical_id if fn else None
 
     async def invoke_async(self, function_id: str, event: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -94,6 +104,8 @@ class Emulator:
         self._loop = asyncio.get_running_loop()
         await self.registry.register_node(self.settings.node_id, self.settings.url)
         await asyncio.to_thread(self._start_kafka)
+        for trigger in self.application.schedules:
+            self.scheduler.start_periodic(trigger.function_id, trigger.expression, trigger.payload)
         if self.settings.reload:
             self._reloader = threading.Thread(target=self._watch, name="emulator-reload", daemon=True)
             self._reloader.start()
@@ -102,6 +114,7 @@ class Emulator:
     async def shutdown(self) -> None:
         self._stop_reload.set()
         await self.gateway.shutdown()
+        await self.scheduler.stop()
         await asyncio.to_thread(self._stop_kafka)
         self.runtime.close()
         await self.management.close()
@@ -255,6 +268,7 @@ def create_app(settings: EmulatorSettings) -> Starlette:
         Mount("/docs/assets", StaticFiles(directory=docs.SWAGGER_ASSETS), name="swagger-assets"),
         Route("/@emulator", emulator.status, methods=["GET"]),
         *emulator.management.routes(),
+        *emulator.scheduler.routes(),
         Route("/{path:path}", emulator.http, methods=ALL_METHODS),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

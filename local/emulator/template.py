@@ -153,6 +153,16 @@ class WebSocketApi:
 
 
 @dataclass(frozen=True)
+class ScheduleTrigger:
+    """A ``Type: Schedule`` / ``ScheduleV2`` event: the function runs on ``expression`` with ``payload``."""
+
+    function_id: str
+    event_name: str
+    expression: str
+    payload: Any  # the parsed Input, or None for EventBridge's "Scheduled Event"
+
+
+@dataclass(frozen=True)
 class KafkaTrigger:
     function_id: str
     event_name: str
@@ -175,6 +185,7 @@ class Application:
     region: str
     account_id: str
     parameters: Mapping[str, str] = field(default_factory=dict)
+    schedules: tuple[ScheduleTrigger, ...] = ()
 
     def function_by_name(self, name: str) -> Function | None:
         for fn in self.functions.values():
@@ -430,6 +441,7 @@ def load_application(
     functions: dict[str, Function] = {}
     http_routes: list[HttpRoute] = []
     kafka: list[KafkaTrigger] = []
+    schedules: list[ScheduleTrigger] = []
     for lid, res in resources.items():
         if res.get("Type") != "AWS::Serverless::Function" or not included(res):
             continue
@@ -440,6 +452,9 @@ def load_application(
             **((props.get("Environment") or {}).get("Variables") or {}),
         }
         env = {k: _env_value(v, api_rewrites) for k, v in env_vars.items()}
+        # SDK clients in the function reach this node's EventBridge Scheduler API (boto3 reads
+        # AWS_ENDPOINT_URL_<SERVICE>); a template or env file that sets it wins.
+        env.setdefault("AWS_ENDPOINT_URL_SCHEDULER", advertised_url.rstrip("/") + "/_aws/scheduler")
         env.update({k: str(v) for k, v in (env_overrides.get("Parameters") or {}).items()})
         env.update({k: str(v) for k, v in (env_overrides.get(lid) or {}).items()})
         code_uri = merged.get("CodeUri")
@@ -479,6 +494,12 @@ def load_application(
                 http_routes.append(_http_route(lid, event_name, eprops, resources))
             elif etype in ("MSK", "SelfManagedKafka"):
                 kafka.append(KafkaTrigger(lid, event_name, etype, eprops))
+            elif etype in ("Schedule", "ScheduleV2"):
+                expression = eprops.get("Schedule") or eprops.get("ScheduleExpression")
+                raw_input = eprops.get("Input")
+                payload = json.loads(raw_input) if isinstance(raw_input, str) and raw_input else None
+                if isinstance(expression, str) and eprops.get("Enabled", True) is not False and eprops.get("State") != "DISABLED":
+                    schedules.append(ScheduleTrigger(lid, event_name, expression, payload))
 
     http_api_lid = next((lid for lid, r in resources.items() if r.get("Type") == "AWS::Serverless::HttpApi"), "ServerlessHttpApi")
     http_stage = "$default"
@@ -495,6 +516,7 @@ def load_application(
         http_api_id=api_id_for(http_api_lid),
         websocket=_websocket_api(resources, resolver, functions),
         kafka_triggers=tuple(kafka),
+        schedules=tuple(schedules),
         region=region,
         account_id=account_id,
         parameters=params,

@@ -197,7 +197,6 @@ class Settings:
     login_limits: LoginLimits
     question_clock_arn: str | None = None
     scheduler_role_arn: str | None = None
-    scheduler_endpoint: str | None = None
 
     def require(self, field_name: str) -> str:
         """An optional setting that this function needs after all; names the variable when unset."""
@@ -225,7 +224,6 @@ class Settings:
             login_limits=LoginLimits.from_env(env),
             question_clock_arn=env.get("QUESTION_CLOCK_ARN") or None,
             scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN") or None,
-            scheduler_endpoint=env.get("SCHEDULER_ENDPOINT") or None,
         )
 
 

@@ -9,7 +9,7 @@ from quiz.config import settings
 from quiz.quizzes.kafka import KafkaScorePublisher
 from quiz.quizzes.postgres import PostgresQuizStore
 from quiz.quizzes.service import QuizService
-from quiz.quizzes.timer import SchedulerQuestionTimer
+from quiz.quizzes.timer import LazyQuestionTimer, SchedulerQuestionTimer
 from quiz.realtime.broadcaster import Broadcaster
 from quiz.realtime.connections import ConnectionRegistry
 from quiz.realtime.delivery import ManagementApiDelivery
@@ -28,7 +28,7 @@ def quiz_service() -> QuizService:
         store=PostgresQuizStore(db.pool(s.database_url), s.scores_topic),
         publisher=KafkaScorePublisher(s.kafka_bootstrap_servers),
         notifier=broadcaster(),
-        timer=SchedulerQuestionTimer(
-            target_arn=s.require("question_clock_arn"), role_arn=s.require("scheduler_role_arn"), endpoint_url=s.scheduler_endpoint
+        timer=LazyQuestionTimer(
+            lambda: SchedulerQuestionTimer(target_arn=s.require("question_clock_arn"), role_arn=s.require("scheduler_role_arn"))
         ),
     )

@@ -99,7 +99,7 @@ class PostgresQuizStore:
                     with conn.transaction():
                         yield conn  # type: ignore[misc]
                 finally:
-                    conn.row_factory = tuple_row  # type: ignore[assignment]  # the pool is shared with other adapters
+                    conn.row_factory = tuple_row  # the pool is shared with other adapters
         except psycopg.OperationalError as exc:
             raise DependencyUnavailable("the database is unavailable; retry shortly") from exc
 

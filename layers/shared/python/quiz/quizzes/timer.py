@@ -2,7 +2,8 @@
 
 The schedule invokes the question clock function with ``{"quiz_id", "question_id"}`` at the deadline
 (rounded up to the whole second that `at()` expressions allow) and deletes itself afterwards. The
-local emulator implements the same Scheduler API, so this adapter runs unchanged there.
+local emulator implements the same Scheduler API and points ``AWS_ENDPOINT_URL_SCHEDULER`` at it, so
+this adapter runs unchanged there.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,9 +22,10 @@ log = logging.getLogger("quiz.timer")
 
 
 class SchedulerQuestionTimer:
-    def __init__(self, *, target_arn: str, role_arn: str, endpoint_url: str | None = None, client: Any | None = None) -> None:
+    def __init__(self, *, target_arn: str, role_arn: str, client: Any | None = None) -> None:
         self._target, self._role = target_arn, role_arn
-        self._client = client or boto3.client("scheduler", endpoint_url=endpoint_url or None)
+        # The endpoint is boto3's own: the regional one on AWS, AWS_ENDPOINT_URL_SCHEDULER where set (the emulator).
+        self._client = client or boto3.client("scheduler")
 
     def close_at(self, quiz_id: str, position: int, deadline: datetime) -> None:
         utc = deadline.astimezone(UTC)
@@ -49,3 +52,17 @@ class SchedulerQuestionTimer:
             # The deadline still holds for answers (checked on PostgreSQL's clock); only the push waits
             # for the host's next action.
             log.error("could not schedule the close of %s/%s: %s", quiz_id, position, exc)
+
+
+class LazyQuestionTimer:
+    """Builds the real timer on first use, so functions that never open a question (the clock itself,
+    the relay, WebSocket joins) need none of its configuration."""
+
+    def __init__(self, build: Callable[[], SchedulerQuestionTimer]) -> None:
+        self._build = build
+        self._timer: SchedulerQuestionTimer | None = None
+
+    def close_at(self, quiz_id: str, position: int, deadline: datetime) -> None:
+        if self._timer is None:
+            self._timer = self._build()
+        self._timer.close_at(quiz_id, position, deadline)

@@ -1,0 +1,193 @@
+"""A small client of the quiz's public API (HTTP + WebSocket), used by the CLI, the load generator and
+the end-to-end tests. It knows only what docs/ and /openapi.json document.
+
+    client = QuizClient("http://127.0.0.1:8000")
+    me = client.signup("ana", "a long passphrase", "Ana")
+    live = client.live()                      # WebSocket with the access token
+    snapshot = live.request({"action": "join", "quiz_id": "ABC234"}, expect="joined")
+    frame = live.wait_for("question_opened")
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+Frame = dict[str, Any]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        super().__init__(f"{status} {error.get('code', '')}: {error.get('message', body)}")
+        self.status, self.body, self.code = status, body, error.get("code")
+
+
+class QuizClient:
+    """One user of the quiz: their tokens, HTTP calls, and WebSocket sessions."""
+
+    def __init__(self, base_url: str, *, ws_url: str | None = None, timeout: float = 15.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.ws_url = ws_url or self.base_url.replace("http", "ws", 1) + "/ws"
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.access_token: str | None = None
+        self.refresh_token: str | None = None
+        self.user: dict[str, Any] = {}
+
+    def close(self) -> None:
+        self.http.close()
+
+    # ------------------------------------------------------------------ HTTP
+
+    def call(self, method: str, path: str, *, expect: int | tuple[int, ...] = (200, 201, 204), **kw: Any) -> Any:
+        headers = dict(kw.pop("headers", {}) or {})
+        if self.access_token:
+            headers.setdefault("Authorization", f"Bearer {self.access_token}")
+        response = self.http.request(method, path, headers=headers, **kw)
+        body = response.json() if response.content and response.headers.get("content-type", "").startswith("application/json") else None
+        expected = (expect,) if isinstance(expect, int) else expect
+        if response.status_code not in expected:
+            raise ApiError(response.status_code, body if body is not None else response.text)
+        return body
+
+    def _tokens(self, body: dict[str, Any]) -> dict[str, Any]:
+        tokens = body.get("tokens", body)
+        self.access_token, self.refresh_token = tokens["access_token"], tokens["refresh_token"]
+        return body
+
+    def signup(self, username: str, password: str, display_name: str) -> dict[str, Any]:
+        body = self._tokens(
+            self.call("POST", "/auth/signup", json={"username": username, "password": password, "display_name": display_name})
+        )
+        self.user = body.get("user", {})
+        return body
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        body = self._tokens(self.call("POST", "/auth/login", json={"username": username, "password": password}))
+        self.user = self.call("GET", "/users/me")
+        return body
+
+    @property
+    def user_id(self) -> str:
+        return str(self.user.get("id") or self.user.get("user_id"))
+
+    def create_quiz(self, quiz: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.call("POST", "/quizzes", json=quiz, expect=201))
+
+    def host(self, quiz_id: str, action: str) -> dict[str, Any]:
+        """start | next | end | lock | unlock"""
+        return dict(self.call("POST", f"/quizzes/{quiz_id}/{action}"))
+
+    def join(self, quiz_id: str) -> dict[str, Any]:
+        return dict(self.call("POST", f"/quizzes/{quiz_id}/join"))
+
+    def answer(self, quiz_id: str, question_id: int, answer: Any, idempotency_key: str | None = None) -> dict[str, Any]:
+        key = idempotency_key or str(uuid.uuid4())
+        return dict(
+            self.call(
+                "POST", f"/quizzes/{quiz_id}/answers", json={"question_id": question_id, "answer": answer}, headers={"Idempotency-Key": key}
+            )
+        )
+
+    def leaderboard(self, quiz_id: str, limit: int = 10) -> dict[str, Any]:
+        return dict(self.call("GET", f"/quizzes/{quiz_id}/leaderboard", params={"limit": limit}))
+
+    # ------------------------------------------------------------------ WebSocket
+
+    def live(self, *, token_in: str = "query") -> LiveSession:
+        """Open a WebSocket with the access token (in the query string, as a browser would)."""
+        assert self.access_token, "sign up or log in first"
+        if token_in == "query":
+            opening = connect(f"{self.ws_url}?token={self.access_token}", open_timeout=10, max_size=2**20)
+        else:
+            opening = connect(self.ws_url, additional_headers={"Authorization": f"Bearer {self.access_token}"}, open_timeout=10)
+        return LiveSession(opening.__enter__())  # LiveSession.close() is the matching __exit__
+
+
+class LiveSession:
+    """A WebSocket whose frames are read by a background thread; tests and tools wait on them."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.frames: list[tuple[float, Frame]] = []  # (monotonic arrival time, frame), everything received
+        self._inbox: queue.Queue[tuple[float, Frame] | None] = queue.Queue()
+        self._backlog: list[tuple[float, Frame]] = []
+        self.closed: ConnectionClosed | None = None
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            for message in self.ws:
+                item = (time.monotonic(), json.loads(message))
+                self.frames.append(item)
+                self._inbox.put(item)
+        except ConnectionClosed as exc:
+            self.closed = exc
+        finally:
+            self._inbox.put(None)
+
+    def send(self, frame: Frame) -> None:
+        self.ws.send(json.dumps(frame))
+
+    def wait_for(self, kind: str, where: Callable[[Frame], bool] = lambda f: True, timeout: float = 15.0) -> Frame:
+        return self.wait_for_timed(kind, where, timeout)[1]
+
+    def wait_for_timed(self, kind: str, where: Callable[[Frame], bool] = lambda f: True, timeout: float = 15.0) -> tuple[float, Frame]:
+        """The first not-yet-consumed frame of this type that matches, with its arrival time."""
+        for i, (at, frame) in enumerate(self._backlog):
+            if frame.get("type") == kind and where(frame):
+                del self._backlog[i]
+                return at, frame
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = [f.get("type") for _, f in self.frames[-10:]]
+                raise TimeoutError(f"no {kind!r} frame within {timeout}s (last frames: {seen})")
+            try:
+                item = self._inbox.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if item is None:
+                raise ConnectionError(f"the WebSocket closed while waiting for {kind!r}: {self.closed}")
+            if item[1].get("type") == kind and where(item[1]):
+                return item
+            self._backlog.append(item)
+
+    def request(self, frame: Frame, *, expect: str, timeout: float = 15.0) -> Frame:
+        """Send an action and wait for its reply (or raise ApiError on an error frame)."""
+        request_id = frame.setdefault("request_id", str(uuid.uuid4())) if frame.get("action") == "answer" else None
+        self.send(frame)
+        deadline = time.monotonic() + timeout
+        while True:
+            for kind in (expect, "error"):
+                for i, (_, f) in enumerate(self._backlog):
+                    if f.get("type") == kind and (request_id is None or f.get("request_id") == request_id):
+                        del self._backlog[i]
+                        if kind == "error":
+                            raise ApiError(400, {"error": f})
+                        return f
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no reply to {frame.get('action')!r}")
+            try:
+                item = self._inbox.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            if item is None:
+                raise ConnectionError(f"the WebSocket closed: {self.closed}")
+            self._backlog.append(item)
+
+    def close(self) -> None:
+        self.ws.close()
+        self._reader.join(timeout=5)
