@@ -10,8 +10,9 @@ and a {"message"} body, which is how botocore picks the modeled exception (clien
 
 Local extension (not on AWS), for coalesced fan-out (DESIGN principle 5):
 
-    GET  /@connections            {"extensions": ["batch-post"], "maxConnectionIds": N, "maxPayloadBytes": N}
+    GET  /@connections            {"extensions": ["batch-post", "batch-post-messages"], "maxConnectionIds": N, "maxPayloadBytes": N}
     POST /@connections            {"connectionIds": [...], "data": "<text>"} or {..., "dataBase64": "<bytes>"}
+                                  or {"messages": [{"connectionIds": [...], "data": ...}, ...]} (a payload per group)
                                   -> 200 {"delivered": n, "gone": [ids that were unknown or closed]}
 
 A call for a connection owned by another node is forwarded to that node (found in the registry).
@@ -47,6 +48,14 @@ def aws_error(status: int, error_type: str, message: str) -> JSONResponse:
 
 def gone(connection_id: str) -> JSONResponse:
     return aws_error(410, "GoneException", f"Connection {connection_id} is gone")
+
+
+def _message(doc: Any) -> tuple[list[str], bytes]:
+    ids = doc["connectionIds"]
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise TypeError("connectionIds must be a list of strings")
+    data = base64.b64decode(doc["dataBase64"], validate=True) if "dataBase64" in doc else str(doc["data"]).encode("utf-8")
+    return ids, data
 
 
 def _iso(ms: int) -> str:
@@ -127,22 +136,36 @@ class ManagementApi:
 
     async def batch(self, request: Request) -> Response:
         if request.method == "GET":
-            return JSONResponse({"extensions": ["batch-post"], "maxConnectionIds": MAX_BATCH_IDS, "maxPayloadBytes": self.message_limit})
+            return JSONResponse(
+                {
+                    "extensions": ["batch-post", "batch-post-messages"],
+                    "maxConnectionIds": MAX_BATCH_IDS,
+                    "maxPayloadBytes": self.message_limit,
+                }
+            )
         try:
             doc = json.loads(await request.body())
-            ids = doc["connectionIds"]
-            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-                raise TypeError("connectionIds must be a list of strings")
-            data = base64.b64decode(doc["dataBase64"], validate=True) if "dataBase64" in doc else str(doc["data"]).encode("utf-8")
+            messages = [_message(m) for m in doc["messages"]] if "messages" in doc else [_message(doc)]
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            return aws_error(400, "BadRequestException", f'expected {{"connectionIds": [...], "data": "..."}}: {exc}')
-        if len(ids) > MAX_BATCH_IDS:
+            return aws_error(
+                400, "BadRequestException", f'expected {{"connectionIds": [...], "data": "..."}} or {{"messages": [...]}}: {exc}'
+            )
+        if sum(len(ids) for ids, _ in messages) > MAX_BATCH_IDS:
             return aws_error(400, "BadRequestException", f"at most {MAX_BATCH_IDS} connectionIds per call")
-        if len(data) > self.message_limit:
+        if any(len(data) > self.message_limit for _, data in messages):
             return aws_error(413, "PayloadTooLargeException", f"Message payload exceeds the {self.message_limit} byte limit")
+        forwarded = bool(request.headers.get(FORWARDED))
+        delivered, gone_ids = 0, []
+        for ids, data in messages:
+            sent, lost = await self._deliver(ids, data, forwarded)
+            delivered += sent
+            gone_ids.extend(lost)
+        return JSONResponse({"delivered": delivered, "gone": gone_ids})
+
+    async def _deliver(self, ids: list[str], data: bytes, forwarded: bool) -> tuple[int, list[str]]:
+        """One payload to many connections: local ones directly, the others through their owner node."""
         delivered, gone_ids = 0, []
         remote: dict[str, list[str]] = defaultdict(list)
-        forwarded = bool(request.headers.get(FORWARDED))
         for connection_id in dict.fromkeys(ids):
             if self.gateway.post(connection_id, data):
                 delivered += 1
@@ -158,7 +181,7 @@ class ManagementApi:
             sent, lost = await self._forward_batch(owner, owner_ids, data)
             delivered += sent
             gone_ids.extend(lost)
-        return JSONResponse({"delivered": delivered, "gone": gone_ids})
+        return delivered, gone_ids
 
     async def _forward_batch(self, base_url: str, ids: list[str], data: bytes) -> tuple[int, list[str]]:
         payload: dict[str, Any] = {"connectionIds": ids, "dataBase64": base64.b64encode(data).decode()}

@@ -30,13 +30,10 @@ class Broadcaster:
         for connection_id, user_id in self._registry.of_quiz(quiz_id).items():
             if user_id in frames:
                 by_user[user_id].append(connection_id)
-        reached, gone = 0, []
-        for user_id, connections in by_user.items():
-            lost = self._delivery.send(connections, encode(frames[user_id]))
-            gone.extend(lost)
-            reached += len(connections) - len(lost)
+        messages = [(connections, encode(frames[user_id])) for user_id, connections in by_user.items()]
+        gone = self._delivery.send_many(messages)
         self._registry.forget(quiz_id, gone)
-        return reached
+        return sum(len(ids) for ids, _ in messages) - len(gone)
 
     def to_connection(self, quiz_id: str, connection_id: str, frame: Mapping[str, Any]) -> bool:
         gone = self._delivery.send([connection_id], encode(frame))

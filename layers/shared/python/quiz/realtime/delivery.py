@@ -8,8 +8,10 @@ endpoint offers it, so a tick to a 5,000-player quiz is one HTTP call, not 5,000
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -17,13 +19,22 @@ from typing import Any, Protocol
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from urllib3 import PoolManager, Timeout
+from urllib3.exceptions import HTTPError
 
 log = logging.getLogger("quiz.delivery")
+
+
+Message = tuple[list[str], bytes]  # (connection ids, one payload for all of them)
 
 
 class Delivery(Protocol):
     def send(self, connection_ids: list[str], data: bytes) -> list[str]:
         """Send ``data`` to each connection; returns the ids that are gone."""
+        ...
+
+    def send_many(self, messages: list[Message]) -> list[str]:
+        """Several payloads, each to its own connections, in as few calls as the gateway allows."""
         ...
 
 
@@ -45,6 +56,34 @@ class ManagementApiDelivery:
             ),
         )
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="push")
+        self._http = PoolManager(maxsize=4, timeout=Timeout(connect=2, read=10))
+        self._batch: dict[str, Any] | None = None  # the batch extension's limits, once probed
+        self._probed = threading.Event()
+
+    def _batch_extension(self) -> dict[str, Any]:
+        """The local gateway's batch extension, if this endpoint offers it (AWS does not: {})."""
+        if not self._probed.is_set():
+            try:
+                reply = self._http.request("GET", self._endpoint + "/@connections", retries=False)
+                doc = json.loads(reply.data) if reply.status == 200 else {}
+                self._batch = doc if isinstance(doc, dict) and "batch-post" in doc.get("extensions", []) else {}
+            except (HTTPError, ValueError, OSError):
+                self._batch = {}
+            self._probed.set()
+        return self._batch or {}
+
+    def _post_batch(self, messages: list[Message]) -> list[str] | None:
+        """One call for many connections; None when the call failed (the caller falls back)."""
+        body = json.dumps({"messages": [{"connectionIds": ids, "dataBase64": base64.b64encode(data).decode()} for ids, data in messages]})
+        try:
+            reply = self._http.request("POST", self._endpoint + "/@connections", body=body, headers={"content-type": "application/json"})
+            if reply.status != 200:
+                log.warning("batch push answered %s; falling back to one call per connection", reply.status)
+                return None
+            return list(json.loads(reply.data)["gone"])
+        except (HTTPError, ValueError, KeyError, OSError) as exc:
+            log.warning("batch push failed (%s); falling back to one call per connection", exc)
+            return None
 
     def _post(self, connection_id: str, data: bytes) -> bool:
         """True when delivered; False when the connection is gone."""
@@ -60,13 +99,51 @@ class ManagementApiDelivery:
             log.warning("push to %s failed: %s", connection_id, type(exc).__name__)
             return True
 
-    def send(self, connection_ids: list[str], data: bytes) -> list[str]:
-        if not connection_ids:
-            return []
+    def _one_by_one(self, connection_ids: list[str], data: bytes) -> list[str]:
         if len(connection_ids) == 1:
             return [] if self._post(connection_ids[0], data) else list(connection_ids)
         delivered = self._pool.map(lambda cid: self._post(cid, data), connection_ids)
         return [cid for cid, ok in zip(connection_ids, delivered, strict=True) if not ok]
+
+    def send(self, connection_ids: list[str], data: bytes) -> list[str]:
+        if not connection_ids:
+            return []
+        return self.send_many([(connection_ids, data)])
+
+    def send_many(self, messages: list[Message]) -> list[str]:
+        messages = [(ids, data) for ids, data in messages if ids]
+        if not messages:
+            return []
+        ext = self._batch_extension()
+        gone: list[str] = []
+        if not ext:
+            for ids, data in messages:
+                gone.extend(self._one_by_one(ids, data))
+            return gone
+        limit = int(ext.get("maxConnectionIds", 1000))
+        grouped = "batch-post-messages" in ext.get("extensions", [])
+        for chunk in _chunks(messages, limit, grouped):
+            lost = self._post_batch(chunk)
+            if lost is None:  # that call failed as a whole: deliver its part one by one
+                lost = [cid for ids, data in chunk for cid in self._one_by_one(ids, data)]
+            gone.extend(lost)
+        return gone
+
+
+def _chunks(messages: list[Message], limit: int, grouped: bool) -> Iterable[list[Message]]:
+    """Calls of at most ``limit`` connection ids; one message per call unless the gateway takes groups."""
+    batch: list[Message] = []
+    count = 0
+    for ids, data in messages:
+        for start in range(0, len(ids), limit):
+            part = ids[start : start + limit]
+            if batch and (not grouped or count + len(part) > limit):
+                yield batch
+                batch, count = [], 0
+            batch.append((part, data))
+            count += len(part)
+    if batch:
+        yield batch
 
 
 class InMemoryDelivery:
@@ -75,8 +152,10 @@ class InMemoryDelivery:
     def __init__(self, gone: Iterable[str] = ()) -> None:
         self.gone = set(gone)
         self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.calls = 0
 
     def send(self, connection_ids: list[str], data: bytes) -> list[str]:
+        self.calls += 1
         frame = json.loads(data)
         out = []
         for cid in connection_ids:
@@ -85,3 +164,6 @@ class InMemoryDelivery:
             else:
                 self.sent.append((cid, frame))
         return out
+
+    def send_many(self, messages: list[Message]) -> list[str]:
+        return [cid for ids, data in messages for cid in self.send(ids, data)]
