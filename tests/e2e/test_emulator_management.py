@@ -86,7 +86,7 @@ def test_a_handler_pushes_through_the_endpoint_the_template_derives(emu: Running
 
 def test_batch_extension_fans_out_and_reports_gone(emu: RunningEmulator) -> None:
     with httpx.Client(base_url=emu.url, timeout=20) as http:
-        assert http.get("/dev/@connections").json()["extensions"] == ["batch-post"]
+        assert http.get("/dev/@connections").json()["extensions"] == ["batch-post", "batch-post-messages"]
         with (
             connect(emu.ws_url + "?token=allow:p1") as a,
             connect(emu.ws_url + "?token=allow:p2") as b,

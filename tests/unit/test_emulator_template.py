@@ -63,7 +63,13 @@ def test_websocket_url_is_rewritten_without_the_stage(tmp_path: Path) -> None:
         " OTHER: 'https://example.com/x'}}\n"
     )
     env = load_application(template, advertised_url="http://h:1").functions["Fn"].environment
-    assert env == {"WS": "ws://h:1/ws", "EP": "ws://h:1/ws", "OTHER": "https://example.com/x"}
+    assert env == {
+        "WS": "ws://h:1/ws",
+        "EP": "ws://h:1/ws",
+        "OTHER": "https://example.com/x",
+        # every function's SDK reaches this node's EventBridge Scheduler API
+        "AWS_ENDPOINT_URL_SCHEDULER": "http://h:1/_aws/scheduler",
+    }
     assert api_id_for("Api") != api_id_for("Other")
 
 
