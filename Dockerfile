@@ -5,4 +5,4 @@ COPY requirements.txt requirements-dev.txt ./
 RUN pip install --no-cache-dir -r requirements-dev.txt
 COPY . .
 EXPOSE 8000
-CMD ["python", "-m", "local.emulator", "--template", "template.yaml", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["python", "-m", "local.run", "--host", "0.0.0.0", "--port", "8000"]

@@ -48,24 +48,49 @@ def dev_key_parameters(template: Path) -> dict[str, str]:
     return {name: env[var] for name, var in wanted.items() if name in declared}
 
 
+def stack_parameters(template: Path, stack: Stack) -> dict[str, str]:
+    """Point the template's service parameters at the stack this launcher runs (local/stack.toml)."""
+    declared = load_yaml(template).get("Parameters") or {}
+    values = {
+        "DatabaseUrl": stack.postgres.url(),
+        "RedisUrl": stack.redis.url(),
+        "KafkaBootstrapServers": stack.kafka.bootstrap,
+        "ZookeeperHosts": stack.zookeeper.hosts,
+    }
+    return {name: value for name, value in values.items() if name in declared}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.run", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--template", type=Path, default=REPO / "template.yaml")
     parser.add_argument("--port", type=int)
     parser.add_argument("--env-vars", type=Path, default=REPO / "local" / "env.json", help="used when the file exists")
+    parser.add_argument("--host", help="listen address (default: local/stack.toml's, 127.0.0.1)")
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameters (docker-compose points the services here)",
+    )
     args = parser.parse_args(argv)
     stack = load_stack()
     port = args.port or stack.emulator.port
     try:
-        overrides = dev_key_parameters(args.template)
+        overrides = {**stack_parameters(args.template, stack), **dev_key_parameters(args.template)}
     except TemplateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for item in args.parameter_overrides:
+        name, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--parameter-overrides expects NAME=VALUE, got {item!r}")
+        overrides[name] = value
     settings = EmulatorSettings(
         template=args.template.resolve(),
         env_vars=args.env_vars.resolve() if args.env_vars.is_file() else None,
         parameter_overrides=overrides,
-        host=stack.emulator.host,
+        host=args.host or stack.emulator.host,
         port=port,
         node_id=f"{socket.gethostname()}-{port}",
         # Shared through Redis so that a second node (behind nginx) sees the same connections.

@@ -7,12 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from local.stack import REPO, Stack
+from local.stack import REPO, Stack, load_stack
 
 COMPOSE = REPO / "docker-compose.yml"
 TEMPLATE = REPO / "template.yaml"
@@ -59,13 +58,23 @@ def test_compose_postgres_credentials_match_the_seed(compose: dict[str, Any], st
         stack.postgres.password,
         stack.postgres.database,
     )
-    url = urlsplit(compose["services"]["emulator"]["environment"]["DATABASE_URL"])
-    assert (url.username, url.password, url.path.lstrip("/"), url.hostname) == (
+
+
+def test_the_emulator_container_reads_a_stack_file_that_matches_compose(compose: dict[str, Any], stack: Stack) -> None:
+    emulator = compose["services"]["emulator"]
+    inside = load_stack(REPO / emulator["environment"]["QUIZ_STACK_FILE"])
+    services = compose["services"]
+    assert inside.postgres.host == "postgres" and inside.postgres.port == stack.postgres.port
+    assert (inside.postgres.user, inside.postgres.password, inside.postgres.database) == (
         stack.postgres.user,
         stack.postgres.password,
         stack.postgres.database,
-        "postgres",
     )
+    assert (inside.redis.host, inside.zookeeper.host, inside.kafka.host) == ("redis", "zookeeper", "kafka")
+    assert f"INTERNAL://kafka:{inside.kafka.port}" in services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert inside.kafka.topics == stack.kafka.topics
+    assert inside.emulator.port == stack.emulator.port and str(stack.emulator.port) in emulator["command"]
+    assert emulator["command"][:3] == ["python", "-m", "local.run"], "the same entry point as `make run`"
 
 
 def test_compose_creates_the_same_topics(compose: dict[str, Any], stack: Stack) -> None:
