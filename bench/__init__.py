@@ -1,0 +1,1 @@
+"""Benchmarks: tools that drive the product on loopback and print and write figures (never timed assertions)."""
