@@ -212,7 +212,8 @@ class Account:
         """The WebSocket, with the token in the query string (as a browser sends it)."""
         for attempt in (1, 2):
             try:
-                return connect(f"{self.client.ws_url}?token={self.fresh_token()}", open_timeout=10, max_size=2**20)
+                # entered as a context manager (websockets 17 warns otherwise); run_live closes it
+                return connect(f"{self.client.ws_url}?token={self.fresh_token()}", open_timeout=10, max_size=2**20).__enter__()
             except InvalidStatus as exc:
                 if exc.response.status_code == 401 and attempt == 1:
                     self.refresh()
