@@ -5,6 +5,7 @@
 /docs, /docs/websocket           Swagger UI (local assets) and the WebSocket protocol page
 /openapi.json                    generated from the template's HTTP routes
 /@emulator                       this node: id, URL, functions and warm workers, live connections
+/play/                           the browser client (clients/web, same origin as the APIs)
 /_aws/scheduler/schedules/{name} EventBridge Scheduler one-time schedules (functions reach it through
                                  AWS_ENDPOINT_URL_SCHEDULER); template Schedule rate() events run here too
 everything else                  the HTTP API routes of the template (404 {"message":"Not Found"} if none)
@@ -24,7 +25,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -42,6 +43,7 @@ from local.emulator.websocket import WebSocketGateway
 log = logging.getLogger("emulator")
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+WEB_CLIENT = Path(__file__).resolve().parents[2] / "clients" / "web"
 
 
 def read_application(settings: EmulatorSettings) -> Application:
@@ -267,6 +269,8 @@ def create_app(settings: EmulatorSettings) -> Starlette:
         Route("/docs/assets/init.js", emulator.swagger_init, methods=["GET"]),
         Mount("/docs/assets", StaticFiles(directory=docs.SWAGGER_ASSETS), name="swagger-assets"),
         Route("/@emulator", emulator.status, methods=["GET"]),
+        Route("/play", lambda request: RedirectResponse("/play/"), methods=["GET"]),  # relative asset URLs need the slash
+        Mount("/play", StaticFiles(directory=WEB_CLIENT, html=True), name="web-client"),
         *emulator.management.routes(),
         *emulator.scheduler.routes(),
         Route("/{path:path}", emulator.http, methods=ALL_METHODS),
