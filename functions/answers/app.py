@@ -23,6 +23,11 @@ def _answer(p: Principal, e: Event) -> tuple[int, Any]:
     return 200, result.body()
 
 
+def _removed(p: Principal, e: Event) -> tuple[int, Any]:
+    quiz_service().remove(p, path_param(e, "quiz_id"), path_param(e, "user_id"))
+    return 204, None
+
+
 ROUTES: dict[str, Route] = {
     "POST /quizzes": lambda p, e: (201, quiz_service().create(p, json_body(e))),
     "GET /quizzes": lambda p, e: (200, {"quizzes": quiz_service().list_hosted(p)}),
@@ -30,10 +35,7 @@ ROUTES: dict[str, Route] = {
     "PUT /quizzes/{quiz_id}": lambda p, e: (200, quiz_service().update(p, path_param(e, "quiz_id"), json_body(e))),
     "POST /quizzes/{quiz_id}/join": lambda p, e: (200, quiz_service().join(p, path_param(e, "quiz_id"))),
     "GET /quizzes/{quiz_id}/participants": lambda p, e: (200, {"participants": quiz_service().participants(p, path_param(e, "quiz_id"))}),
-    "DELETE /quizzes/{quiz_id}/participants/{user_id}": lambda p, e: (
-        204,
-        quiz_service().remove(p, path_param(e, "quiz_id"), path_param(e, "user_id")),
-    ),
+    "DELETE /quizzes/{quiz_id}/participants/{user_id}": _removed,
     "POST /quizzes/{quiz_id}/lock": lambda p, e: (200, quiz_service().set_locked(p, path_param(e, "quiz_id"), True)),
     "POST /quizzes/{quiz_id}/unlock": lambda p, e: (200, quiz_service().set_locked(p, path_param(e, "quiz_id"), False)),
     "POST /quizzes/{quiz_id}/start": lambda p, e: (200, quiz_service().start(p, path_param(e, "quiz_id"))),
@@ -62,18 +64,20 @@ def handler(event: Event, context: Any) -> Response:
 
 def ws_handler(event: Event, context: Any) -> Response:
     """WebSocket `{"action": "answer", "quiz_id", "question_id", "answer", "request_id"?}` -> `answer_result` frame."""
-    request_id = None
+    echo: Any = None  # the client's request_id, echoed as sent so it can match the reply
     try:
         body = json.loads(event.get("body") or "{}")
-        request_id = body.get("request_id") if isinstance(body, dict) else None
+        echo = body.get("request_id") if isinstance(body, dict) else None
         if not isinstance(body, dict) or not isinstance(body.get("quiz_id"), str):
             raise BadRequest("send quiz_id, question_id and answer")
-        result = quiz_service().answer(principal_from_ws(event), body["quiz_id"], body.get("question_id"), body.get("answer"), request_id)
+        if echo is not None and not isinstance(echo, str):
+            raise BadRequest("request_id must be a string (1 to 128 characters)", details={"field": "request_id"})
+        result = quiz_service().answer(principal_from_ws(event), body["quiz_id"], body.get("question_id"), body.get("answer"), echo)
         frame: dict[str, Any] = {"type": "answer_result", **result.body()}
     except QuizError as exc:
         frame = {"type": "error", "action": "answer", **exc.to_body()["error"]}
     except json.JSONDecodeError:
         frame = {"type": "error", "action": "answer", "code": "bad_request", "message": "frames must be JSON objects"}
-    if request_id is not None:
-        frame["request_id"] = request_id
+    if echo is not None:
+        frame["request_id"] = echo
     return {"statusCode": 200, "body": json.dumps(frame, separators=(",", ":"))}

@@ -44,6 +44,7 @@ def test_a_full_quiz_live(player: Callable[[str], QuizClient]) -> None:
         sessions[name] = client.live()
         joined = sessions[name].request({"action": "join", "quiz_id": quiz_id.lower()}, expect="joined")
         assert joined["role"] == "player" and joined["quiz"]["status"] == "open" and joined["open_question"] is None
+        assert "questions" not in joined["quiz"], "the snapshot stays small whatever the quiz's size"
     host_live = host.live(token_in="header")
     assert host_live.request({"action": "join", "quiz_id": quiz_id}, expect="joined")["role"] == "host"
 
@@ -145,6 +146,16 @@ def test_websocket_errors_are_frames_with_codes(player: Callable[[str], QuizClie
     with pytest.raises(ApiError) as err:
         live.request({"action": "join", "quiz_id": "ZZZZZZ"}, expect="joined")
     assert err.value.body["error"]["code"] == "not_found"
+    with pytest.raises(ApiError) as err:
+        live.request({"action": "answer", "quiz_id": "ZZZZZZ", "question_id": 1, "answer": 0, "request_id": 7}, expect="answer_result")
+    assert err.value.body["error"]["code"] == "bad_request"
+    with pytest.raises(ApiError) as err:
+        ana.leaderboard("ZZZZZZ")
+    assert (err.value.status, err.value.code) == (404, "not_found")
+    for bad in ("0", "101", "²", "ten"):
+        with pytest.raises(ApiError) as err:
+            ana.call("GET", "/quizzes/ZZZZZZ/leaderboard", params={"limit": bad})
+        assert (err.value.status, err.value.code) == (400, "validation_failed")
     live.send({"action": "dance"})
     unknown = live.wait_for("error", lambda f: f.get("code") == "unknown_action")
     assert set(unknown["actions"]) >= {"join", "answer", "ping"}

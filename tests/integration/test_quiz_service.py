@@ -32,6 +32,7 @@ class RecordingNotifier:
     def __init__(self) -> None:
         self.to_all: list[dict[str, Any]] = []
         self.personal: list[dict[str, Mapping[str, Any]]] = []
+        self.unsubscribed: list[str] = []
 
     def to_quiz(self, quiz_id: str, frame: Mapping[str, Any]) -> int:
         self.to_all.append(dict(frame))
@@ -40,6 +41,9 @@ class RecordingNotifier:
     def to_players(self, quiz_id: str, frames: Mapping[str, Mapping[str, Any]]) -> int:
         self.personal.append(dict(frames))
         return len(frames)
+
+    def unsubscribe(self, quiz_id: str, user_id: str) -> None:
+        self.unsubscribed.append(user_id)
 
 
 class RecordingTimer:
@@ -157,6 +161,12 @@ def test_a_whole_quiz_with_several_players(
         joined = service.join(p, quiz_id.lower())  # PINs are typed in any case
         assert joined["joined"] and joined["quiz"]["questions"] == []
     assert service.join(ana, quiz_id)["joined"] is False, "joining twice keeps the same seat"
+    with pytest.raises(QuizError) as err:
+        service.join(host, quiz_id)
+    assert code_of(err) == (409, "host_cannot_play")
+    listed = service.list_hosted(host)
+    assert [q["quiz_id"] for q in listed] == [quiz_id] and listed[0]["participants"] == 3
+    assert "T" in listed[0]["created_at"], "ISO 8601 like every other timestamp"
 
     with pytest.raises(QuizError) as err:
         service.answer(ana, quiz_id, 1, 1, "k-early")
@@ -288,6 +298,7 @@ def test_locked_quizzes_refuse_new_players_and_removed_players_cannot_return(
 
     service.remove(host, quiz_id, str(ben.user_id))
     assert notifier.personal[-1] == {str(ben.user_id): {"type": "removed", "quiz_id": quiz_id}}
+    assert notifier.unsubscribed == [str(ben.user_id)], "a removed player's connections stop getting the quiz's frames"
     with pytest.raises(QuizError) as err:
         service.join(ben, quiz_id)
     assert code_of(err) == (403, "removed_from_quiz")

@@ -43,6 +43,13 @@ class PostgresStandings:
         except psycopg.OperationalError as exc:
             raise DependencyUnavailable("the database is unavailable") from exc
 
+    def quiz_exists(self, quiz_id: str) -> bool:
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute("SELECT 1 FROM quizzes WHERE id = %s", (quiz_id,)).fetchone() is not None
+        except psycopg.OperationalError as exc:
+            raise DependencyUnavailable("the database is unavailable") from exc
+
     def source_of_truth(self, quiz_id: str) -> list[ScoreEvent]:
         """Every participant's current total as the quiz service committed it (to rebuild a lost board)."""
         try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from quiz.errors import NotFound
 from quiz.leaderboard.domain import ScoreEvent, Standing, latest, personal_frame
 from quiz.leaderboard.postgres import PostgresStandings
 from quiz.leaderboard.redis_store import RedisLeaderboard
@@ -92,6 +93,8 @@ class LeaderboardService:
         return sent
 
     def read(self, quiz_id: str, user_id: str, limit: int) -> dict[str, Any]:
+        if self.board.missing([quiz_id]) and not self._standings.quiz_exists(quiz_id):
+            raise NotFound(f"no quiz with id {quiz_id}", details={"quiz_id": quiz_id})
         self.ensure([quiz_id])
         top = self.board.ranked(quiz_id, limit)
         me = self.board.rank_of(quiz_id, user_id)

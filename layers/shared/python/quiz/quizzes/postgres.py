@@ -143,12 +143,13 @@ class PostgresQuizStore:
 
     def list_hosted(self, host_id: str) -> list[Row]:
         with self._tx() as conn:
-            return conn.execute(
+            rows = conn.execute(
                 "SELECT id AS quiz_id, title, status, locked, question_count, created_at,"
                 " (SELECT count(*) FROM participants p WHERE p.quiz_id = q.id AND p.status = 'active') AS participants"
                 " FROM quizzes q WHERE host_id = %s ORDER BY created_at DESC LIMIT 200",
                 (host_id,),
             ).fetchall()
+        return [{**r, "created_at": r["created_at"].isoformat()} for r in rows]
 
     def participant(self, quiz_id: str, user_id: str) -> Participant | None:
         with self._tx() as conn:

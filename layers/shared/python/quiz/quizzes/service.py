@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from quiz.auth import Principal, require_host
-from quiz.errors import BadRequest, NotFound
+from quiz.errors import BadRequest, Conflict, DependencyUnavailable, NotFound
 from quiz.quizzes.domain import AnswerResult, Quiz, normalise_quiz_id, parse_draft
 from quiz.quizzes.ports import Notifier, QuestionTimer, ScorePublisher
 from quiz.quizzes.postgres import OutboxEvent, PostgresQuizStore
@@ -77,6 +78,9 @@ class QuizService:
 
     def join(self, player: Principal, raw_id: str) -> dict[str, Any]:
         quiz_id = normalise_quiz_id(raw_id)
+        quiz, _ = self.store.get(quiz_id)
+        if str(player.user_id) == quiz.host_id:
+            raise HostCannotPlay()
         participant, event = self.store.join(quiz_id, str(player.user_id), player.display_name)
         if event is not None:
             self._publish([event])
@@ -102,7 +106,8 @@ class QuizService:
         except ValueError as exc:
             raise BadRequest("user_id must be a UUID") from exc
         self._publish([self.store.remove(quiz_id, user_id, _host_guard(host))])
-        self._notifier.to_players(quiz_id, {user_id: {"type": "removed", "quiz_id": quiz_id}})
+        self._push(self._notifier.to_players, quiz_id, {user_id: {"type": "removed", "quiz_id": quiz_id}})
+        self._push(self._notifier.unsubscribe, quiz_id, user_id)
 
     # ------------------------------------------------------------------ pacing
 
@@ -119,7 +124,7 @@ class QuizService:
         if closed:
             self._announce_closed(quiz, closed)
         final = standings(self.store.participants(quiz.id))
-        self._notifier.to_quiz(quiz.id, {"type": "quiz_ended", "quiz_id": quiz.id, "standings": final})
+        self._push(self._notifier.to_quiz, quiz.id, {"type": "quiz_ended", "quiz_id": quiz.id, "standings": final})
         _, now = self.store.get(quiz.id)
         return {**quiz.view(now, as_host=True), "standings": final}
 
@@ -139,7 +144,7 @@ class QuizService:
         assert current is not None and current.deadline is not None and current.opened_at is not None
         _, now = self.store.get(quiz.id)
         self._timer.close_at(quiz.id, quiz.current_position, current.deadline)
-        self._notifier.to_quiz(quiz.id, question_opened(quiz, now))
+        self._push(self._notifier.to_quiz, quiz.id, question_opened(quiz, now))
         return quiz.view(now, as_host=True)
 
     def _announce_closed(self, quiz: Quiz, position: int) -> None:
@@ -164,7 +169,16 @@ class QuizService:
                 },
             }
         frames[quiz.host_id] = {"type": "question_closed", "quiz_id": quiz.id, "question_id": position, **solution, "answers": len(answers)}
-        self._notifier.to_players(quiz.id, frames)
+        self._push(self._notifier.to_players, quiz.id, frames)
+
+    @staticmethod
+    def _push(send: Callable[..., Any], *args: Any) -> None:
+        """Pushes follow a committed change: a failed push must not turn it into an error (a retry
+        would then be refused). Players who miss a frame get the state back with their next `join`."""
+        try:
+            send(*args)
+        except DependencyUnavailable:
+            log.exception("push failed after a committed change; clients resync on their next join")
 
     # ------------------------------------------------------------------ answers
 
@@ -215,3 +229,10 @@ def question_opened(quiz: Quiz, now: datetime) -> dict[str, Any]:
         "remaining_ms": current.remaining_ms(now),
         "server_time": now.isoformat(),
     }
+
+
+class HostCannotPlay(Conflict):
+    code = "host_cannot_play"
+
+    def __init__(self) -> None:
+        super().__init__("the host runs the quiz and cannot also play it; open the WebSocket and send join to watch it live")

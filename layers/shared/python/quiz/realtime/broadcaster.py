@@ -35,6 +35,9 @@ class Broadcaster:
         self._registry.forget(quiz_id, gone)
         return sum(len(ids) for ids, _ in messages) - len(gone)
 
+    def unsubscribe(self, quiz_id: str, user_id: str) -> None:
+        self._registry.forget(quiz_id, [cid for cid, uid in self._registry.of_quiz(quiz_id).items() if uid == user_id])
+
     def to_connection(self, quiz_id: str, connection_id: str, frame: Mapping[str, Any]) -> bool:
         gone = self._delivery.send([connection_id], encode(frame))
         self._registry.forget(quiz_id, gone)

@@ -40,7 +40,9 @@ class QuizSessions:
             "type": "joined",
             "quiz_id": quiz_id,
             "role": "host" if is_host else "player",
-            "quiz": quiz.view(now, as_host=is_host),
+            # Without the question list, so the snapshot stays far below the 128 KB frame limit
+            # whatever the quiz's size; GET /quizzes/{quiz_id} returns the questions.
+            "quiz": {k: v for k, v in quiz.view(now, as_host=is_host).items() if k != "questions"},
             "open_question": question_opened(quiz, now) if current and current.is_open(now) else None,
             "leaderboard": {"participants": board["participants"], "top": board["top"]},
             "me": board["me"],
