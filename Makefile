@@ -3,13 +3,16 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: run test install services down status lint typecheck clean
+.PHONY: run test install browser services down status lint typecheck clean
 
 run: install services  ## install what is missing, start every service and the emulator on :8000
 	@$(PY) -m local.run
 
-test: install services  ## install, start what the tests need, run the whole suite
+test: install browser services  ## install, start what the tests need, run the whole suite
 	$(PY) -m pytest
+
+browser:  ## headless Chromium for the web page's end-to-end test (Debian package)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; } || echo "warning: chromium missing and not root: the browser test will be skipped (sudo apt-get install -y chromium)"
 
 install: $(VENV_STAMP)
 
