@@ -51,8 +51,8 @@ from urllib.parse import urlsplit
 import httpx
 from tqdm import tqdm
 
-from bench.emulator import LocalProduct, local_product
 from clients.quiz_client import ApiError, Frame, LiveSession, QuizClient
+from local.product import LocalProduct, local_product
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PASSWORD = "correct horse battery staple"

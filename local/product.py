@@ -1,4 +1,4 @@
-"""The product on the emulator for a benchmark: `template.yaml` on a free loopback port, with a Kafka
+"""The product on the emulator for a benchmark or a test: `template.yaml` on a free loopback port, with a Kafka
 topic of its own, against the test database and Redis db 1, started the way `make run` starts it and
 torn down afterwards (emulator stopped, topic deleted).
 
