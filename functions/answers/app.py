@@ -9,6 +9,7 @@ from typing import Any
 from quiz.auth import Principal, authenticate, principal_from_ws
 from quiz.errors import BadRequest, NotFound, QuizError
 from quiz.http import Event, Response, api_handler, header, json_body, json_response, path_param
+from quiz.observability import traced_handler
 from quiz.quizzes.bootstrap import quiz_service
 
 Route = Callable[[Principal, Event], tuple[int, Any]]
@@ -53,6 +54,7 @@ class IdempotencyKeyRequired(QuizError):
         super().__init__("send an Idempotency-Key header (a fresh random value per answer; reuse it only to retry)")
 
 
+@traced_handler("AnswersFunction")
 @api_handler
 def handler(event: Event, context: Any) -> Response:
     route = ROUTES.get(event.get("routeKey", ""))
@@ -62,6 +64,7 @@ def handler(event: Event, context: Any) -> Response:
     return {"statusCode": 204} if status == 204 else json_response(status, body)
 
 
+@traced_handler("WsAnswerFunction")
 def ws_handler(event: Event, context: Any) -> Response:
     """WebSocket `{"action": "answer", "quiz_id", "question_id", "answer", "request_id"?}` -> `answer_result` frame."""
     echo: Any = None  # the client's request_id, echoed as sent so it can match the reply

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from quiz.observability import traced_handler
 from quiz.quizzes.bootstrap import quiz_service
 
 log = logging.getLogger("quiz.clock")
 
 
+@traced_handler("QuestionClockFunction", trigger="timer")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     quiz_id, position = str(event["quiz_id"]), int(event["question_id"])
     closed = quiz_service().close_due(quiz_id, position)

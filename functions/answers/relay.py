@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from quiz.observability import traced_handler
 from quiz.quizzes.bootstrap import quiz_service
 
 
+@traced_handler("OutboxRelayFunction", trigger="timer")
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     return {"republished": quiz_service().relay(older_than_s=float(event.get("older_than_s", 5)))}

@@ -14,6 +14,7 @@ from quiz.auth.bootstrap import auth_service
 from quiz.auth.gateway import source_ip, text_field
 from quiz.errors import NotFound
 from quiz.http import Event, Response, api_handler, json_body, json_response
+from quiz.observability import traced_handler
 
 NO_STORE = {"cache-control": "no-store"}  # RFC 6749 §5.1: token responses must not be cached
 
@@ -58,6 +59,7 @@ ROUTES: dict[str, Callable[[Event], Response]] = {
 }
 
 
+@traced_handler("AuthFunction")
 @api_handler
 def handler(event: Event, context: Any) -> Response:
     route = ROUTES.get(str(event.get("routeKey")))

@@ -13,8 +13,10 @@ from typing import Any
 from quiz.auth.bootstrap import connect_authorizer
 from quiz.auth.errors import TokenRejected
 from quiz.http import Event
+from quiz.observability import traced_handler
 
 
+@traced_handler("WsAuthorizerFunction")
 def handler(event: Event, context: Any) -> dict[str, Any]:
     try:
         return connect_authorizer().authorize(event)

@@ -10,12 +10,14 @@ from quiz.errors import ValidationFailed
 from quiz.http import Event, Response, api_handler, json_response, path_param
 from quiz.leaderboard.bootstrap import leaderboard_service
 from quiz.leaderboard.kafka_event import score_events
+from quiz.observability import traced_handler
 from quiz.quizzes.domain import normalise_quiz_id
 
 log = logging.getLogger("quiz.leaderboard")
 MAX_LIMIT = 100
 
 
+@traced_handler("LeaderboardFunction")
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     """A batch from the scores topic. Raising makes the event source mapping retry the whole batch."""
     outcome = leaderboard_service().apply_batch(list(score_events(event)))
@@ -23,6 +25,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     return {"quizzes": outcome.quizzes, "applied": outcome.applied, "rebuilt": outcome.rebuilt, "frames": outcome.frames}
 
 
+@traced_handler("LeaderboardHttpFunction")
 @api_handler
 def http_handler(event: Event, context: Any) -> Response:
     principal = authenticate(event)

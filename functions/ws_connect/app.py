@@ -7,6 +7,7 @@ from typing import Any
 
 from quiz.auth import principal_from_ws
 from quiz.errors import QuizError
+from quiz.observability import traced_handler
 from quiz.realtime.bootstrap import sessions
 
 ACTIONS = ["join", "answer", "ping"]
@@ -27,6 +28,7 @@ def _join(event: dict[str, Any]) -> dict[str, Any]:
         return _frame({"type": "error", "action": "join", "code": "bad_request", "message": "frames must be JSON objects"})
 
 
+@traced_handler("WsConnectFunction")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = event["requestContext"]
     route = ctx["routeKey"]

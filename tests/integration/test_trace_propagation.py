@@ -1,0 +1,124 @@
+"""Trace context from the answer to the leaderboard push, over the real PostgreSQL, Kafka and Redis.
+
+The answer runs in a traced handler (as functions/answers does), so its span is active when the outbox
+row is written; the record read back from the real topic carries that span's traceparent; the batch
+the event source mapping would build from it (the emulator's own record encoding) runs in a traced
+leaderboard handler whose span links to the answer's span, and the push happens inside that span.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+import redis
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.admin import NewTopic
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from local.emulator.kafka_esm import KafkaRecord, event_record
+from quiz import db
+from quiz.leaderboard.kafka_event import score_events
+from quiz.leaderboard.postgres import PostgresStandings
+from quiz.leaderboard.redis_store import RedisLeaderboard
+from quiz.leaderboard.service import LeaderboardService
+from quiz.observability import traced_handler
+from quiz.quizzes.kafka import KafkaScorePublisher
+from quiz.quizzes.postgres import PostgresQuizStore
+from quiz.quizzes.service import QuizService
+from tests.integration.test_quiz_service import QUIZ, RecordingNotifier, RecordingTimer, make_user
+
+pytestmark = pytest.mark.integration
+
+
+class Context:
+    aws_request_id = "test-request"
+
+
+class PushInsideSpan:
+    """The notifier port: remembers which span was current when each frame was pushed."""
+
+    def __init__(self) -> None:
+        self.pushed_in: list[trace.SpanContext] = []
+
+    def to_quiz(self, quiz_id: str, frame: Mapping[str, Any]) -> int:
+        self.pushed_in.append(trace.get_current_span().get_span_context())
+        return 1
+
+    def to_players(self, quiz_id: str, frames: Mapping[str, Mapping[str, Any]]) -> int:
+        self.pushed_in.append(trace.get_current_span().get_span_context())
+        return len(frames)
+
+
+@pytest.fixture
+def topic(kafka_bootstrap: str, unique: str) -> Iterator[str]:
+    name = f"test.traces.{unique}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin.create_topics([NewTopic(name, 1, 1)])
+    yield name
+    admin.delete_topics([name])
+    admin.close()
+
+
+def records_on(topic: str, bootstrap: str, expected: int, timeout_s: float = 20) -> list[Any]:
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    while len(out) < expected and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=300).values():
+            out.extend(records)
+    consumer.close()
+    return out
+
+
+def test_the_answer_span_travels_in_kafka_headers_and_the_leaderboard_batch_links_to_it(
+    database_url: str, redis_url: str, kafka_bootstrap: str, topic: str
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    publisher = KafkaScorePublisher(kafka_bootstrap)
+    try:
+        quizzes = QuizService(PostgresQuizStore(db.pool(database_url), topic), publisher, RecordingNotifier(), RecordingTimer())
+        host, ana = make_user(database_url, "Host"), make_user(database_url, "Ana")
+        quiz_id = quizzes.create(host, QUIZ)["quiz_id"]
+        quizzes.join(ana, quiz_id)  # outside any span: its record carries no trace context
+        quizzes.start(host, quiz_id)
+        answer = traced_handler("AnswersFunction", provider=provider)(lambda event, context: quizzes.answer(ana, quiz_id, 1, 1, "ana-1"))
+        assert answer({"routeKey": "POST /quizzes/{quiz_id}/answers"}, Context()).correct
+    finally:
+        publisher._producer.close()
+    (answer_span,) = exporter.get_finished_spans()
+    exporter.clear()
+
+    consumed = records_on(topic, kafka_bootstrap, expected=2)
+    by_reason = {json.loads(r.value)["reason"]: r for r in consumed}
+    assert set(by_reason) == {"joined", "answer"}
+    answer_headers = dict(by_reason["answer"].headers)
+    version, trace_id, span_id, flags = answer_headers["traceparent"].decode().split("-")
+    assert (trace_id, span_id) == (f"{answer_span.context.trace_id:032x}", f"{answer_span.context.span_id:016x}"), "the answer's span"
+    assert version == "00" and int(flags, 16) & 1, "W3C trace context, sampled"
+    assert "traceparent" not in dict(by_reason["joined"].headers)
+
+    # the batch exactly as the event source mapping hands it to the function
+    records = [event_record(KafkaRecord.from_consumer_record(r)) for r in consumed]
+    event = {"eventSource": "aws:SelfManagedKafka", "bootstrapServers": kafka_bootstrap, "records": {f"{topic}-0": records}}
+    push = PushInsideSpan()
+    board = LeaderboardService(RedisLeaderboard(redis.Redis.from_url(redis_url)), PostgresStandings(db.pool(database_url)), push)
+    leaderboard = traced_handler("LeaderboardFunction", provider=provider)(
+        lambda event, context: board.apply_batch(list(score_events(event)))  # functions/leaderboard/app.py's handler
+    )
+    outcome = leaderboard(event, Context())
+    assert outcome.frames >= 1
+
+    (batch_span,) = exporter.get_finished_spans()
+    assert [(link.context.trace_id, link.context.span_id) for link in batch_span.links] == [
+        (answer_span.context.trace_id, answer_span.context.span_id)
+    ]
+    assert push.pushed_in and all(ctx == batch_span.context for ctx in push.pushed_in), "the push happens inside the batch span"
