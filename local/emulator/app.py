@@ -4,6 +4,7 @@
 /@connections[/{id}]             management API (+ /{stage}/@connections[/{id}]) and its batch extension
 /docs, /docs/websocket           Swagger UI (local assets) and the WebSocket protocol page
 /openapi.json                    generated from the template's HTTP routes
+/metrics                         Prometheus metrics of this node (local/emulator/metrics.py)
 /@emulator                       this node: id, URL, functions and warm workers, live connections
 /play/                           the browser client (clients/web, same origin as the APIs)
 /_aws/scheduler/schedules/{name} EventBridge Scheduler one-time schedules (functions reach it through
@@ -22,6 +23,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,6 +36,7 @@ from local.emulator import docs, events
 from local.emulator.connections import registry_from_url
 from local.emulator.http_api import HttpApi
 from local.emulator.management import ManagementApi
+from local.emulator.metrics import EmulatorMetrics
 from local.emulator.runtime import Runtime
 from local.emulator.scheduler import Scheduler
 from local.emulator.settings import EmulatorSettings
@@ -64,7 +67,8 @@ class Emulator:
     def __init__(self, settings: EmulatorSettings) -> None:
         self.settings = settings
         self.application = read_application(settings)
-        self.runtime = Runtime(self.application.functions, settings.region, settings.max_concurrency)
+        self.metrics = EmulatorMetrics()
+        self.runtime = Runtime(self.application.functions, settings.region, settings.max_concurrency, self.metrics)
         self.executor = ThreadPoolExecutor(max_workers=256, thread_name_prefix="invoke")
         self.registry = registry_from_url(settings.registry_url, settings.registry_prefix)
         host = f"{settings.host}:{settings.port}"
@@ -79,12 +83,16 @@ class Emulator:
             settings.node_id,
             settings.port,
             settings.region,
+            self.metrics,
         )
-        self.management = ManagementApi(self.gateway, self.registry, settings.node_id, settings.limits.message_bytes)
+        self.management = ManagementApi(self.gateway, self.registry, settings.node_id, settings.limits.message_bytes, self.metrics)
         self.scheduler = Scheduler(
             resolve_arn=self._function_for_arn, invoke=self.invoke_async, region=settings.region, account_id=settings.account_id
         )
         self.kafka_mappings: list[Any] = []
+        self.metrics.watch_runtime(self.runtime.pools)
+        self.metrics.watch_connections(lambda: len(self.gateway.connections))
+        self.metrics.watch_kafka(lambda: list(self.kafka_mappings))
         self._reloader: threading.Thread | None = None
         self._stop_reload = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -144,7 +152,7 @@ class Emulator:
             mapping = KafkaEventSourceMapping(
                 function_name=trigger.function_id,
                 properties=dict(trigger.properties),
-                invoke=functools.partial(self.runtime.invoke, trigger.function_id),
+                invoke=self.metrics.timed_kafka_invoke(trigger.function_id, functools.partial(self.runtime.invoke, trigger.function_id)),
                 bootstrap_servers=str(bootstrap),
             )
             mapping.start()
@@ -206,7 +214,15 @@ class Emulator:
     # ------------------------------------------------------------------ endpoints
 
     async def http(self, request: Request) -> Response:
-        return await self.http_api.handle(request)
+        http_api = self.http_api
+        response = await http_api.handle(request)
+        found = http_api.router.find(request.method.upper(), unquote(http_api._strip_stage(request.url.path)))
+        self.metrics.http_request(found[0].route_key if found else "none", response.status_code)
+        return response
+
+    async def prometheus(self, request: Request) -> Response:
+        body, content_type = self.metrics.exposition()
+        return Response(body, media_type=content_type)
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.application.websocket is None:
@@ -269,6 +285,7 @@ def create_app(settings: EmulatorSettings) -> Starlette:
         Route("/docs/assets/init.js", emulator.swagger_init, methods=["GET"]),
         Mount("/docs/assets", StaticFiles(directory=docs.SWAGGER_ASSETS), name="swagger-assets"),
         Route("/@emulator", emulator.status, methods=["GET"]),
+        Route("/metrics", emulator.prometheus, methods=["GET"]),
         Route("/play", lambda request: RedirectResponse("/play/"), methods=["GET"]),  # relative asset URLs need the slash
         Mount("/play", StaticFiles(directory=WEB_CLIENT, html=True), name="web-client"),
         *emulator.management.routes(),

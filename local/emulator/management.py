@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from local.emulator.connections import ConnectionRegistry
+from local.emulator.metrics import EmulatorMetrics
 from local.emulator.websocket import WebSocketGateway
 
 log = logging.getLogger("emulator.management")
@@ -65,8 +66,16 @@ def _iso(ms: int) -> str:
 class ManagementApi:
     """@connections for this node's gateway, forwarding to the owner node when the connection lives elsewhere."""
 
-    def __init__(self, gateway: WebSocketGateway, registry: ConnectionRegistry, node_id: str, message_limit: int) -> None:
+    def __init__(
+        self,
+        gateway: WebSocketGateway,
+        registry: ConnectionRegistry,
+        node_id: str,
+        message_limit: int,
+        metrics: EmulatorMetrics | None = None,
+    ) -> None:
         self.gateway = gateway
+        self.metrics = metrics or EmulatorMetrics()
         self.registry = registry
         self.node_id = node_id
         self.message_limit = message_limit
@@ -107,10 +116,14 @@ class ManagementApi:
         if live is None:
             owner = None if request.headers.get(FORWARDED) else await self._owner_url(connection_id)
             if owner is None:
+                if method == "POST":
+                    self.metrics.posted("post_to_connection", gone=1)
                 return gone(connection_id)
             return await self._forward(owner, method, f"/@connections/{connection_id}", body, request.headers.get("content-type"))
         if method == "POST":
-            return Response(status_code=200) if self.gateway.post(connection_id, body) else gone(connection_id)
+            delivered = self.gateway.post(connection_id, body)
+            self.metrics.posted("post_to_connection", delivered=int(delivered), gone=int(not delivered))
+            return Response(status_code=200) if delivered else gone(connection_id)
         if method == "DELETE":
             return Response(status_code=204) if self.gateway.close(connection_id) else gone(connection_id)
         identity: dict[str, str] = {"sourceIp": live.info.source_ip}
@@ -128,6 +141,8 @@ class ManagementApi:
             reply = await self._client().request(method, base_url.rstrip("/") + path, content=body, headers=headers)
         except httpx.HTTPError as exc:
             log.warning("forwarding %s %s to %s failed: %s", method, path, base_url, exc)
+            if method == "POST":
+                self.metrics.posted("post_to_connection", gone=1)
             return aws_error(410, "GoneException", "The node owning this connection is unreachable")
         passed = {k: v for k, v in reply.headers.items() if k.lower() in ("content-type", "x-amzn-errortype")}
         return Response(reply.content, status_code=reply.status_code, headers=passed)
@@ -155,6 +170,8 @@ class ManagementApi:
         if any(len(data) > self.message_limit for _, data in messages):
             return aws_error(413, "PayloadTooLargeException", f"Message payload exceeds the {self.message_limit} byte limit")
         forwarded = bool(request.headers.get(FORWARDED))
+        if not forwarded:  # a forwarded part was counted as one call by the node the function called
+            self.metrics.batch_call(sum(len(ids) for ids, _ in messages))
         delivered, gone_ids = 0, []
         for ids, data in messages:
             sent, lost = await self._deliver(ids, data, forwarded)
@@ -177,6 +194,7 @@ class ManagementApi:
                     gone_ids.append(connection_id)
                 else:
                     remote[owner].append(connection_id)
+        self.metrics.posted("batch", delivered=delivered, gone=len(gone_ids))  # the owners count what is forwarded to them
         for owner, owner_ids in remote.items():
             sent, lost = await self._forward_batch(owner, owner_ids, data)
             delivered += sent
@@ -191,4 +209,5 @@ class ManagementApi:
             return int(result["delivered"]), list(result["gone"])
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             log.warning("forwarding a batch of %d to %s failed: %s", len(ids), base_url, exc)
+            self.metrics.posted("batch", gone=len(ids))
             return 0, ids

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from local.emulator.events import new_id
+from local.emulator.metrics import EmulatorMetrics
 from local.emulator.template import Function
 
 log = logging.getLogger("emulator.runtime")
@@ -97,6 +98,8 @@ def function_environment(fn: Function, region: str) -> dict[str, str]:
         value = os.environ.get(key, default)
         if value:
             env[key] = value
+    # Where traces go is the host's setting (a collector beside the node, like the ADOT layer on AWS); the template still wins.
+    env.update({k: v for k, v in os.environ.items() if k.startswith("OTEL_")})
     env.update(fn.environment)
     return env
 
@@ -280,9 +283,12 @@ class Invocation:
 class Runtime:
     """Invokes the template's functions in their own worker processes."""
 
-    def __init__(self, functions: Mapping[str, Function], region: str, max_concurrency: int = 4) -> None:
+    def __init__(
+        self, functions: Mapping[str, Function], region: str, max_concurrency: int = 4, metrics: EmulatorMetrics | None = None
+    ) -> None:
         self.region = region
         self.max_concurrency = max_concurrency
+        self.metrics = metrics or EmulatorMetrics()
         self._pools = {fid: FunctionPool(fn, region, max_concurrency) for fid, fn in functions.items()}
         self._lock = threading.Lock()
         self._closed = False
@@ -306,7 +312,19 @@ class Runtime:
         if self._closed:
             raise InvocationError("the runtime is shut down")
         pool = self.pool(function_id)
-        request_id = request_id or new_id()
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            invocation = self._invoke(pool, function_id, event, request_id or new_id())
+            outcome = "ok"
+            return invocation
+        except FunctionTimeout:
+            outcome = "timeout"
+            raise
+        finally:
+            self.metrics.invocation(function_id, outcome, time.monotonic() - started)
+
+    def _invoke(self, pool: FunctionPool, function_id: str, event: Any, request_id: str) -> Invocation:
         started = time.monotonic()
         cold_before = pool.cold_starts
         worker = pool.acquire()
@@ -325,6 +343,10 @@ class Runtime:
                 function_id, str(reply.get("errorType")), str(reply.get("errorMessage")), list(reply.get("stackTrace") or [])
             )
         return Invocation(reply.get("result"), request_id, (time.monotonic() - started) * 1000, pool.cold_starts > cold_before)
+
+    def pools(self) -> list[tuple[str, FunctionPool]]:
+        with self._lock:
+            return list(self._pools.items())
 
     def recycle(self, function_ids: list[str] | None = None) -> None:
         with self._lock:

@@ -22,6 +22,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from local.emulator import events
 from local.emulator.connections import ConnectionRecord, ConnectionRegistry
+from local.emulator.metrics import EmulatorMetrics
 from local.emulator.runtime import FunctionError, InvocationError
 from local.emulator.settings import WebSocketLimits
 from local.emulator.template import WebSocketApi, WebSocketAuthorizer, WebSocketRoute
@@ -161,8 +162,10 @@ class WebSocketGateway:
         node_id: str,
         server_port: int,
         region: str,
+        metrics: EmulatorMetrics | None = None,
     ) -> None:
         self.api = api
+        self.metrics = metrics or EmulatorMetrics()
         self.region = region
         self._tasks: set[asyncio.Task[None]] = set()
         self.identity = identity
@@ -252,9 +255,11 @@ class WebSocketGateway:
         except Rejected as exc:
             # The connection id and status are logged; the query string (it carries the token) never is.
             log.info("connect %s rejected with %d", conn.connection_id, exc.status)
+            self.metrics.ws_connect(str(exc.status))
             await self._reject(scope, send, exc)
             return
         await send({"type": "websocket.accept"})
+        self.metrics.ws_connect("accepted")
         live = LiveConnection(conn, send, authorizer, asyncio.Queue(maxsize=self.limits.outbound_queue))
         self.connections[conn.connection_id] = live
         await self.registry.add(
@@ -279,6 +284,7 @@ class WebSocketGateway:
         if live.close_code is not None:
             code, reason = live.close_code, live.close_reason
         log.info("disconnect %s (%d %s)", conn.connection_id, code, reason)
+        self.metrics.ws_disconnect(code)
         await self._disconnect(live, code, reason)
 
     async def _reject(self, scope: Scope, send: Send, exc: Rejected) -> None:
@@ -360,6 +366,7 @@ class WebSocketGateway:
 
     async def _dispatch(self, live: LiveConnection, body: str | bytes) -> None:
         route = self.select_route(body)
+        self.metrics.ws_message(route.route_key if route is not None else "none")
         if route is None:
             live.send_data(json.dumps({"message": "Forbidden", "connectionId": live.connection_id, "requestId": events.new_id()}))
             return

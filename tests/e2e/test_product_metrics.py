@@ -1,0 +1,50 @@
+"""The product's /metrics after a live answer: the Kafka mapping and the leaderboard delay are measured,
+and the dashboard's queries all name series this real scrape has."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from clients.quiz_client import QuizClient
+from tests.e2e.conftest import Product
+from tests.e2e.test_emulator_metrics import dashboard_queries, exported_names, metric_names_in, samples, value
+from tests.e2e.test_quiz_e2e import QUIZ, board_scores
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_live_answer_shows_up_in_the_kafka_and_leaderboard_delay_metrics(product: Product, player: Callable[[str], QuizClient]) -> None:
+    host, ana = player("Host"), player("Ana")
+    quiz_id = host.create_quiz(QUIZ)["quiz_id"]
+    live = ana.live()
+    live.request({"action": "join", "quiz_id": quiz_id}, expect="joined")
+    host.host(quiz_id, "start")
+    live.wait_for("question_opened")
+    result = live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")
+    live.wait_for("leaderboard", lambda f: board_scores(f).get(ana.user_id) == result["total"])
+
+    deadline = time.monotonic() + 20  # the frame is pushed before the invocation ends; wait for its end, never for a duration
+    while True:
+        text = httpx.get(product.base_url + "/metrics", timeout=20).text
+        found = samples(text)
+        if value(found, "emulator_kafka_record_delay_seconds_count", function="LeaderboardFunction") > 0:
+            break
+        assert time.monotonic() < deadline, "no leaderboard delay was observed"
+        time.sleep(0.2)
+
+    assert value(found, "emulator_websocket_connections_open") >= 1
+    assert value(found, "emulator_lambda_invocations_total", function="WsAnswerFunction", outcome="ok") >= 1
+    assert value(found, "emulator_lambda_invocations_total", function="LeaderboardFunction", outcome="ok") >= 1
+    assert value(found, "emulator_kafka_batches_succeeded_total", function="LeaderboardFunction") >= 1
+    assert value(found, "emulator_kafka_records_processed_total", function="LeaderboardFunction") >= 2  # the join and the answer
+    assert value(found, "emulator_kafka_mapping_state", function="LeaderboardFunction", state="running") == 1
+    assert value(found, "emulator_kafka_batch_records_count", function="LeaderboardFunction") >= 1
+    assert value(found, "emulator_management_posts_total", api="batch", outcome="delivered") >= 1, "the batch extension delivered frames"
+    live.close()
+
+    missing = set().union(*(metric_names_in(q) for q in dashboard_queries())) - exported_names(text)
+    assert not missing, f"the dashboard queries series the product does not export: {sorted(missing)}"
