@@ -18,7 +18,8 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.conftest import Product, free_port
+from local.product import free_port
+from tests.e2e.conftest import Product
 
 pytestmark = pytest.mark.e2e
 
