@@ -310,3 +310,23 @@ def test_locked_quizzes_refuse_new_players_and_removed_players_cannot_return(
     with pytest.raises(QuizError) as err:
         service.update(host, quiz_id, QUIZ)
     assert code_of(err) == (409, "conflict"), "a started quiz can no longer be edited"
+
+
+def test_concurrent_retries_with_one_key_count_once_and_all_get_the_result(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = QuizService(store, publisher, RecordingNotifier(), RecordingTimer())
+    host, ana = make_user(database_url, "Host"), make_user(database_url, "Ana")
+    quiz_id = service.create(host, QUIZ)["quiz_id"]
+    service.join(ana, quiz_id)
+    service.start(host, quiz_id)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: service.answer(ana, quiz_id, 1, 1, "same-key"), range(4)))
+    assert len({(r.points, r.total) for r in results}) == 1, "every retry sees the one stored result"
+    assert sum(not r.replayed for r in results) == 1
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT count(*) FROM answers WHERE quiz_id = %s", (quiz_id,)).fetchone()
+        total = conn.execute("SELECT total FROM participants WHERE quiz_id = %s AND user_id = %s", (quiz_id, ana.user_id)).fetchone()
+    assert rows == (1,) and total == (results[0].total,)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import threading
 
-import psycopg
 from psycopg_pool import ConnectionPool
-
-from quiz.errors import DependencyUnavailable
 
 _pools: dict[str, ConnectionPool] = {}
 _lock = threading.Lock()
@@ -28,7 +25,3 @@ def close_all() -> None:
         for p in _pools.values():
             p.close()
         _pools.clear()
-
-
-def unavailable(exc: psycopg.OperationalError) -> DependencyUnavailable:
-    return DependencyUnavailable("the database is unavailable; retry shortly")

@@ -348,6 +348,11 @@ class PostgresQuizStore:
     ) -> tuple[AnswerResult, OutboxEvent | None]:
         """Judge and store one answer with the new total and its outbox row, in one transaction."""
         with self._tx() as conn:
+            # The player's row is the lock: a concurrent retry of the same request waits here, then
+            # finds the first one's answer by its key and replays it instead of seeing a conflict.
+            member = conn.execute(
+                "SELECT * FROM participants WHERE quiz_id = %s AND user_id = %s FOR UPDATE", (quiz_id, user_id)
+            ).fetchone()
             if idempotency_key is not None:
                 prior = conn.execute(
                     "SELECT * FROM answers WHERE quiz_id = %s AND user_id = %s AND idempotency_key = %s",
@@ -357,9 +362,6 @@ class PostgresQuizStore:
                     if prior["position"] != position or prior["given"] != json.dumps(given):
                         raise IdempotencyKeyReused()
                     return self._stored_result(conn, quiz_id, prior), None
-            member = conn.execute(
-                "SELECT * FROM participants WHERE quiz_id = %s AND user_id = %s FOR UPDATE", (quiz_id, user_id)
-            ).fetchone()
             quiz_row = conn.execute("SELECT status, streak_bonus FROM quizzes WHERE id = %s", (quiz_id,)).fetchone()
             if quiz_row is None:
                 raise NotFound(f"no quiz with id {quiz_id}", details={"quiz_id": quiz_id})
