@@ -12,16 +12,17 @@ from quiz.http import Event, Response, api_handler, header, json_body, json_resp
 from quiz.observability import traced_handler
 from quiz.quizzes.bootstrap import quiz_service
 
-Route = Callable[[Principal, Event], tuple[int, Any]]
+Route = Callable[[Principal, Event], tuple[int, Any] | tuple[int, Any, dict[str, str]]]
 
 
-def _answer(p: Principal, e: Event) -> tuple[int, Any]:
+def _answer(p: Principal, e: Event) -> tuple[int, Any, dict[str, str]]:
     body = json_body(e)
     key = header(e, "Idempotency-Key")
     if key is None:
         raise IdempotencyKeyRequired()
     result = quiz_service().answer(p, path_param(e, "quiz_id"), body.get("question_id"), body.get("answer"), key)
-    return 200, result.body()
+    # The body of a retry is the first reply's; the header tells a client it was a replay.
+    return 200, result.body(), ({"Idempotent-Replayed": "true"} if result.replayed else {})
 
 
 def _removed(p: Principal, e: Event) -> tuple[int, Any]:
@@ -60,8 +61,8 @@ def handler(event: Event, context: Any) -> Response:
     route = ROUTES.get(event.get("routeKey", ""))
     if route is None:
         raise NotFound(f"no route {event.get('routeKey')}")
-    status, body = route(authenticate(event), event)
-    return {"statusCode": 204} if status == 204 else json_response(status, body)
+    status, body, *headers = route(authenticate(event), event)
+    return {"statusCode": 204} if status == 204 else json_response(status, body, headers[0] if headers else None)
 
 
 @traced_handler("WsAnswerFunction")

@@ -62,6 +62,12 @@ def test_a_full_quiz_live(player: Callable[[str], QuizClient]) -> None:
     wrong = ben.answer(quiz_id, 1, 2, key)
     assert (wrong["correct"], wrong["points"]) == (False, 0)
     assert ben.answer(quiz_id, 1, 2, key) == wrong, "a retry with the same key returns the same result"
+    retry = ben.http.post(
+        f"/quizzes/{quiz_id}/answers",
+        json={"question_id": 1, "answer": 2},
+        headers={"Authorization": f"Bearer {ben.access_token}", "Idempotency-Key": key},
+    )
+    assert retry.json() == wrong and retry.headers["Idempotent-Replayed"] == "true"
     with pytest.raises(ApiError) as err:
         ben.answer(quiz_id, 1, 0)
     assert (err.value.status, err.value.code) == (409, "already_answered")

@@ -406,7 +406,7 @@ class PostgresQuizStore:
             participant = _participant(row)
             conn.execute(
                 "INSERT INTO answers (quiz_id, position, user_id, idempotency_key, given, correct, points, elapsed_ms,"
-                " total_after, version_after, answered_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                " total_after, version_after, streak_after, answered_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     quiz_id,
                     position,
@@ -418,6 +418,7 @@ class PostgresQuizStore:
                     elapsed_ms,
                     participant.total,
                     participant.version,
+                    streak,
                     now,
                 ),
             )
@@ -426,7 +427,6 @@ class PostgresQuizStore:
             return result, event
 
     def _stored_result(self, conn: psycopg.Connection[Row], quiz_id: str, prior: Row) -> AnswerResult:
-        member = conn.execute("SELECT streak FROM participants WHERE quiz_id = %s AND user_id = %s", (quiz_id, prior["user_id"])).fetchone()
         return AnswerResult(
             quiz_id,
             prior["position"],
@@ -434,7 +434,7 @@ class PostgresQuizStore:
             prior["points"],
             prior["total_after"],
             prior["elapsed_ms"],
-            member["streak"] if member else 0,
+            prior["streak_after"],
             replayed=True,
         )
 
