@@ -216,6 +216,7 @@ def test_a_lost_board_is_rebuilt_from_postgres_before_the_next_push_or_read(
     board.apply_batch(list(score_events(kafka_event(events))))
     expected = sums_in_postgres(database_url, quiz_id)
 
+    seq_before = world["push"].boards[-1]["seq"]
     # Redis loses this quiz's board (what a FLUSHALL or an empty restart does to it)
     redis_conn.delete(*RedisLeaderboard.keys(quiz_id).values())
     assert board.read(quiz_id, str(players[0].user_id), 10)["participants"] == 4
@@ -229,6 +230,7 @@ def test_a_lost_board_is_rebuilt_from_postgres_before_the_next_push_or_read(
     assert outcome.rebuilt == 1
     assert scores_in_redis(board, quiz_id) == sums_in_postgres(database_url, quiz_id)
     assert world["push"].boards[-1]["participants"] == 4
+    assert world["push"].boards[-1]["seq"] > seq_before, "seq never goes backwards, even after Redis lost it"
 
 
 def test_removed_players_leave_the_board_and_never_come_back_from_old_events(world: dict[str, Any], database_url: str) -> None:

@@ -4,6 +4,7 @@ whole batch for a quiz applies atomically in one round trip, and only newer vers
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,6 +47,17 @@ return changed
 """
 
 
+NEXT_SEQ = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then
+  n = tonumber(ARGV[1])
+  redis.call('SET', KEYS[1], n)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return n
+"""
+
+
 def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -56,6 +68,7 @@ class RedisLeaderboard:
     def __init__(self, client: redis.Redis) -> None:
         self._r: Any = client  # redis-py's stubs type replies as unions of every reply shape
         self._apply = client.register_script(APPLY)
+        self._next_seq = client.register_script(NEXT_SEQ)
 
     @staticmethod
     def keys(quiz_id: str) -> dict[str, str]:
@@ -126,11 +139,9 @@ class RedisLeaderboard:
         return int(self._r.zcard(self.keys(quiz_id)["z"]))
 
     def next_seq(self, quiz_id: str) -> int:
-        k = self.keys(quiz_id)["seq"]
-        pipe = self._r.pipeline(transaction=True)
-        pipe.incr(k)
-        pipe.expire(k, TTL_S)
-        return int(pipe.execute()[0])
+        """+1 per frame; a missing counter (new board, or Redis lost it) restarts from the clock in ms,
+        so a quiz's sequence never goes backwards."""
+        return int(self._next_seq(keys=[self.keys(quiz_id)["seq"]], args=[int(time.time() * 1000), TTL_S]))
 
     def sent_state(self, quiz_id: str) -> dict[str, str]:
         return {_s(k): _s(v) for k, v in self._r.hgetall(self.keys(quiz_id)["sent"]).items()}
