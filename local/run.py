@@ -6,6 +6,9 @@ Prints what runs where (the services from local/stack.toml, the emulator's URLs)
 the development JWT key through the template's parameters (as a deployment would pass real ones), and
 serves template.yaml until Ctrl+C. Edits to a function or a layer recycle that function's workers; edits
 to template.yaml reload routes and functions, without dropping WebSocket connections.
+
+The node registers in the stack's ZooKeeper and shares the connection registry in Redis, so it is one
+node of a cluster from the start: `make run-cluster` (local/cluster.py) runs two of these behind nginx.
 """
 
 from __future__ import annotations
@@ -96,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         # Shared through Redis so that a second node (behind nginx) sees the same connections.
         registry_url=stack.redis.url(),
         registry_prefix="quiz:emulator:",
+        zookeeper_hosts=stack.zookeeper.hosts,
+        zookeeper_root="/quiz/emulator",
         reload=True,
         kafka_bootstrap=stack.kafka.bootstrap,
     )

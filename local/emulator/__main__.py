@@ -25,6 +25,13 @@ def parse_args(argv: list[str] | None = None) -> EmulatorSettings:
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--registry", default="memory", help="connection registry: 'memory' or a redis:// URL shared by nodes")
     p.add_argument("--registry-prefix", default="emulator:", help="key prefix of the Redis registry")
+    p.add_argument(
+        "--zookeeper", metavar="HOSTS", help="ZooKeeper hosts (host:port,...): register this node, find owners, purge lost nodes"
+    )
+    p.add_argument("--zookeeper-root", default="/quiz/emulator", help="znode under which nodes register (default: /quiz/emulator)")
+    p.add_argument(
+        "--zookeeper-session-timeout", type=float, default=10.0, help="seconds before a dead node's znode vanishes (default: 10)"
+    )
     p.add_argument("--max-concurrency", type=int, default=4, help="workers per function unless the template reserves concurrency")
     p.add_argument(
         "--kafka-bootstrap", help="bootstrap servers for Kafka triggers without KafkaBootstrapServers (default: local/stack.toml)"
@@ -56,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> EmulatorSettings:
         limits=WebSocketLimits(a.idle_timeout, a.max_duration, a.frame_limit, a.message_limit),
         registry_url=a.registry,
         registry_prefix=a.registry_prefix,
+        zookeeper_hosts=a.zookeeper,
+        zookeeper_root=a.zookeeper_root.rstrip("/") or "/",
+        zookeeper_session_timeout_s=a.zookeeper_session_timeout,
         max_concurrency=a.max_concurrency,
         reload=a.reload,
         kafka_bootstrap=a.kafka_bootstrap,
@@ -64,6 +74,11 @@ def parse_args(argv: list[str] | None = None) -> EmulatorSettings:
 
 
 def banner(settings: EmulatorSettings) -> str:
+    cluster = (
+        f"ZooKeeper {settings.zookeeper_hosts} {settings.zookeeper_root}/nodes/{settings.node_id}"
+        if settings.zookeeper_hosts
+        else "single node (no ZooKeeper)"
+    )
     return "\n".join(
         [
             f"emulator node {settings.node_id} ({settings.template})",
@@ -72,6 +87,7 @@ def banner(settings: EmulatorSettings) -> str:
             f"  management API  {settings.url}/@connections/{{connectionId}}  (also under /{{stage}}/@connections)",
             f"  Swagger UI      {settings.url}/docs   OpenAPI {settings.url}/openapi.json",
             f"  WebSocket docs  {settings.url}/docs/websocket",
+            f"  cluster         {cluster}",
             f"  reload          {'on' if settings.reload else 'off'}",
         ]
     )

@@ -33,7 +33,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from local.emulator import docs, events
-from local.emulator.connections import registry_from_url
+from local.emulator.connections import InMemoryConnectionRegistry, registry_from_url
+from local.emulator.discovery import ClusterNode, ZooKeeperMembership
 from local.emulator.http_api import HttpApi
 from local.emulator.management import ManagementApi
 from local.emulator.metrics import EmulatorMetrics
@@ -85,7 +86,21 @@ class Emulator:
             settings.region,
             self.metrics,
         )
-        self.management = ManagementApi(self.gateway, self.registry, settings.node_id, settings.limits.message_bytes, self.metrics)
+        self.cluster: ClusterNode | None = None
+        if settings.zookeeper_hosts:
+            membership = ZooKeeperMembership(
+                settings.zookeeper_hosts, settings.zookeeper_root, settings.node_id, settings.url, settings.zookeeper_session_timeout_s
+            )
+            self.cluster = ClusterNode(membership, self.registry, self.gateway)
+        self.management = ManagementApi(
+            self.gateway,
+            self.registry,
+            settings.node_id,
+            settings.limits.message_bytes,
+            self.metrics,
+            # With ZooKeeper, a node without a znode is dead: its URL is not looked up anywhere else.
+            node_url=self.cluster.owner_url if self.cluster is not None else None,
+        )
         self.scheduler = Scheduler(
             resolve_arn=self._function_for_arn, invoke=self.invoke_async, region=settings.region, account_id=settings.account_id
         )
@@ -112,7 +127,12 @@ class Emulator:
 
     async def startup(self) -> None:
         self._loop = asyncio.get_running_loop()
-        await self.registry.register_node(self.settings.node_id, self.settings.url)
+        if self.cluster is not None:
+            if isinstance(self.registry, InMemoryConnectionRegistry):
+                log.warning("ZooKeeper without a shared registry (--registry redis://...): other nodes cannot find this node's connections")
+            await self.cluster.start()
+        else:
+            await self.registry.register_node(self.settings.node_id, self.settings.url)
         await asyncio.to_thread(self._start_kafka)
         for trigger in self.application.schedules:
             self.scheduler.start_periodic(trigger.function_id, trigger.expression, trigger.payload)
@@ -124,6 +144,8 @@ class Emulator:
     async def shutdown(self) -> None:
         self._stop_reload.set()
         await self.gateway.shutdown()
+        if self.cluster is not None:
+            await self.cluster.stop()  # after this node's sockets are closed, so survivors find nothing to purge
         await self.scheduler.stop()
         await asyncio.to_thread(self._stop_kafka)
         self.runtime.close()
@@ -252,8 +274,19 @@ class Emulator:
                 "functions": {fid: {"warm": self.runtime.pool(fid).warm} for fid in self.runtime.functions()},
                 "connections": len(self.gateway.connections),
                 "kafkaMappings": len(self.kafka_mappings),
+                "cluster": self._cluster_status(),
             }
         )
+
+    def _cluster_status(self) -> dict[str, Any] | None:
+        if self.cluster is None:
+            return None
+        return {
+            "zookeeper": self.cluster.membership.path,
+            "nodes": sorted(self.cluster.live),
+            "lostConnectionsDisconnected": self.cluster.lost_connections_disconnected,
+            "purgesRunning": self.cluster.purges_running,
+        }
 
 
 class _RawAsgi:

@@ -15,7 +15,8 @@ Local extension (not on AWS), for coalesced fan-out (DESIGN principle 5):
                                   or {"messages": [{"connectionIds": [...], "data": ...}, ...]} (a payload per group)
                                   -> 200 {"delivered": n, "gone": [ids that were unknown or closed]}
 
-A call for a connection owned by another node is forwarded to that node (found in the registry).
+A call for a connection owned by another node is forwarded to that node: the registry says which node,
+ZooKeeper (or, without it, the registry) says where it is.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import binascii
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +43,8 @@ log = logging.getLogger("emulator.management")
 
 FORWARDED = "x-emulator-forwarded"
 MAX_BATCH_IDS = 10_000
+
+NodeUrl = Callable[[str], Awaitable[str | None]]  # a node id -> its advertised URL, None when it is not alive
 
 
 def aws_error(status: int, error_type: str, message: str) -> JSONResponse:
@@ -73,8 +77,10 @@ class ManagementApi:
         node_id: str,
         message_limit: int,
         metrics: EmulatorMetrics | None = None,
+        node_url: NodeUrl | None = None,
     ) -> None:
         self.gateway = gateway
+        self.node_url = node_url or registry.node_url
         self.metrics = metrics or EmulatorMetrics()
         self.registry = registry
         self.node_id = node_id
@@ -104,7 +110,7 @@ class ManagementApi:
         record = await self.registry.get(connection_id)
         if record is None or record.node_id == self.node_id:
             return None
-        return await self.registry.node_url(record.node_id)
+        return await self.node_url(record.node_id)
 
     async def connection(self, request: Request) -> Response:
         connection_id = request.path_params["connection_id"]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import re
+import socket
 from typing import Any
 
 import uvicorn
 
-from local.emulator.app import create_app
+from local.emulator.app import Emulator, create_app
 from local.emulator.settings import EmulatorSettings
 
 _QUERY = re.compile(r"\?[^\s\"']*")
@@ -72,7 +74,23 @@ def uvicorn_config(settings: EmulatorSettings, *, log_config: Any = None) -> uvi
     return config
 
 
+class EmulatorServer(uvicorn.Server):
+    """uvicorn, plus API Gateway's way of going away: on shutdown (Ctrl+C, SIGTERM) this node stops accepting,
+    closes its own sockets with 1001 "Going away" and lets their $disconnect run, before uvicorn closes
+    whatever is left with its own 1012 and the application shuts down (and leaves ZooKeeper)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        emulator = getattr(getattr(self.config.app, "state", None), "emulator", None)
+        if isinstance(emulator, Emulator):
+            await emulator.gateway.drain(self.config.timeout_graceful_shutdown or 5)
+        await super().shutdown(sockets)
+
+
 def serve(settings: EmulatorSettings) -> None:
     config = uvicorn_config(settings, log_config=logging_config())
-    server = uvicorn.Server(config)
-    server.run()
+    server = EmulatorServer(config)
+    # After a clean shutdown on Ctrl+C, uvicorn re-raises the signal; that is a normal exit, not a crash.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()

@@ -35,6 +35,9 @@ class EmulatorSettings:
     limits: WebSocketLimits = field(default_factory=WebSocketLimits)
     registry_url: str | None = None  # None/"memory", or redis://... shared by several nodes
     registry_prefix: str = "emulator:"
+    zookeeper_hosts: str | None = None  # "host:port,...": register in ZooKeeper, find owners there, purge lost nodes
+    zookeeper_root: str = "/quiz/emulator"  # this node's znode is {root}/nodes/{node_id}
+    zookeeper_session_timeout_s: float = 10.0  # how long a dead node keeps its znode (tests shorten it)
     max_concurrency: int = 4  # warm workers per function unless the template reserves concurrency
     reload: bool = False
     kafka_bootstrap: str | None = None  # default: local/stack.toml

@@ -35,6 +35,7 @@ GOING_AWAY = (1001, "Going away")
 MESSAGE_TOO_BIG = (1009, "Message too big")
 SLOW_CONSUMER = (1008, "Slow consumer: outbound queue full")
 CLOSED_BY_API = (1000, "Connection closed by the management API")
+NODE_LOST = (1006, "node lost")  # $disconnect run by a surviving node for a connection of a node that died
 
 
 class Rejected(Exception):
@@ -264,7 +265,13 @@ class WebSocketGateway:
         self.connections[conn.connection_id] = live
         await self.registry.add(
             ConnectionRecord(
-                conn.connection_id, self.node_id, conn.connected_at_ms, conn.connected_at_ms, conn.source_ip, conn.user_agent or ""
+                conn.connection_id,
+                self.node_id,
+                conn.connected_at_ms,
+                conn.connected_at_ms,
+                conn.source_ip,
+                conn.user_agent or "",
+                authorizer,
             ),
             ttl_s=self.limits.max_duration_s,
         )
@@ -272,6 +279,7 @@ class WebSocketGateway:
         writer = asyncio.create_task(self._writer(live), name=f"ws-writer-{conn.connection_id}")
         watchdog = asyncio.create_task(self._watchdog(live), name=f"ws-watchdog-{conn.connection_id}")
         code, reason = 1006, ""
+        claimed = True  # if the registry cannot be reached, run $disconnect anyway (best effort)
         try:
             code, reason = await self._receive_loop(live, receive)
         finally:
@@ -280,12 +288,16 @@ class WebSocketGateway:
             writer.cancel()
             self.connections.pop(conn.connection_id, None)
             with contextlib.suppress(Exception):
-                await self.registry.remove(conn.connection_id)
+                claimed = await self.registry.remove(conn.connection_id)
         if live.close_code is not None:
             code, reason = live.close_code, live.close_reason
+        if not claimed:
+            # Another node took this one for dead and already ran $disconnect (its ZooKeeper session expired).
+            log.info("disconnect %s (%d %s): $disconnect already ran on another node", conn.connection_id, code, reason)
+            return
         log.info("disconnect %s (%d %s)", conn.connection_id, code, reason)
         self.metrics.ws_disconnect(code)
-        await self._disconnect(live, code, reason)
+        await self._disconnect(live.info, live.authorizer, code, reason)
 
     async def _reject(self, scope: Scope, send: Send, exc: Rejected) -> None:
         if "websocket.http.response" in scope.get("extensions", {}):
@@ -385,11 +397,11 @@ class WebSocketGateway:
             if frame is not None:
                 live.send_data(frame)
 
-    async def _disconnect(self, live: LiveConnection, code: int, reason: str) -> None:
+    async def _disconnect(self, info: events.WsConnection, authorizer: dict[str, Any] | None, code: int, reason: str) -> None:
         route = self.api.routes.get("$disconnect")
         if route is None or route.function_id is None:
             return
-        event = events.ws_disconnect_event(live.info, self.identity, code, reason, live.authorizer)
+        event = events.ws_disconnect_event(info, self.identity, code, reason, authorizer)
         try:
             await self.invoke(route.function_id, event)
         except InvocationError as exc:
@@ -414,9 +426,29 @@ class WebSocketGateway:
         live.close(*CLOSED_BY_API)
         return True
 
-    async def shutdown(self) -> None:
+    async def disconnect_lost(self, record: ConnectionRecord, code: int = NODE_LOST[0], reason: str = NODE_LOST[1]) -> None:
+        """Run $disconnect for a connection claimed from a node that died, through the same runtime path as ours."""
+        info = events.WsConnection(record.connection_id, record.connected_at_ms, record.source_ip, record.user_agent or None)
+        log.info("disconnect %s of lost node %s (%d %s)", record.connection_id, record.node_id, code, reason)
+        self.metrics.ws_disconnect(code)
+        await self._disconnect(info, dict(record.authorizer) if record.authorizer is not None else None, code, reason)
+
+    def close_all(self, code: int, reason: str) -> None:
         for live in list(self.connections.values()):
-            live.close(*GOING_AWAY)
+            live.close(code, reason)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Close every socket of this node (1001 Going away) and wait, bounded, until their clients are gone.
+
+        Called before the server's own shutdown closes them abruptly, so that clients and $disconnect see
+        API Gateway's code and reason rather than the ASGI server's."""
+        self.close_all(*GOING_AWAY)
+        deadline = time.monotonic() + timeout_s
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def shutdown(self) -> None:
+        self.close_all(*GOING_AWAY)
 
 
 def route_response_body(result: Any) -> str | None:
