@@ -3,16 +3,22 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: run test install browser services down status lint typecheck clean
+.PHONY: run run-cluster test install browser nginx services down status lint typecheck clean
 
 run: install services  ## install what is missing, start every service and the emulator on :8000
 	@$(PY) -m local.run
 
-test: install browser services  ## install, start what the tests need, run the whole suite
+run-cluster: install services nginx  ## two emulator nodes (:8001, :8002) behind nginx on :8000, registered in ZooKeeper
+	@$(PY) -m local.cluster
+
+test: install browser nginx services  ## install, start what the tests need, run the whole suite
 	$(PY) -m pytest
 
 browser:  ## headless Chromium for the web page's end-to-end test (Debian package)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; } || echo "warning: chromium missing and not root: the browser test will be skipped (sudo apt-get install -y chromium)"
+
+nginx: install  ## nginx for `make run-cluster` and its end-to-end test (Debian package, no system service started)
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { [ "$$(id -u)" = 0 ] && $(PY) -m local.cluster --install-nginx; } || echo "warning: nginx missing and not root: make run-cluster needs it and its test will be skipped (sudo apt-get install -y nginx)"
 
 install: $(VENV_STAMP)
 
