@@ -11,7 +11,7 @@ run: install services  ## install what is missing, start every service and the e
 run-cluster: install services nginx  ## two emulator nodes (:8001, :8002) behind nginx on :8000, registered in ZooKeeper
 	@$(PY) -m local.cluster
 
-test: install browser nginx services  ## install, start what the tests need, run the whole suite
+test: install lint typecheck browser nginx services  ## install, check style and types, start what the tests need, run the whole suite
 	$(PY) -m pytest
 
 browser:  ## headless Chromium for the web page's end-to-end test (Debian package)
