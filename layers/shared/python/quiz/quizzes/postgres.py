@@ -374,6 +374,8 @@ class PostgresQuizStore:
                 raise UnknownQuestion(position)
             if q["opened_at"] is None:
                 raise QuestionNotOpen(position)
+            question = _question(q)
+            given = question.check_answer_shape(given)
             already = conn.execute(
                 "SELECT 1 FROM answers WHERE quiz_id = %s AND position = %s AND user_id = %s", (quiz_id, position, user_id)
             ).fetchone()
@@ -382,7 +384,6 @@ class PostgresQuizStore:
             now: datetime = q["now"]
             if q["closed_at"] is not None or now >= q["deadline"]:
                 raise QuestionClosed(position)
-            question = _question(q)
             correct = question.is_correct(given)
             elapsed_ms = int((now - q["opened_at"]).total_seconds() * 1000)
             consecutive = member["last_correct_position"] == position - 1 and member["streak"] > 0

@@ -188,10 +188,6 @@ class QuizService:
             raise BadRequest("question_id must be a positive integer", details={"field": "question_id"})
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
             raise BadRequest("Idempotency-Key must be 1 to 128 characters", details={"field": "Idempotency-Key"})
-        quiz, _ = self.store.get(quiz_id)
-        r = quiz.round(question_id)
-        if r is not None:
-            answer = r.question.check_answer_shape(answer)
         result, event = self.store.record_answer(quiz_id, question_id, str(player.user_id), answer, idempotency_key)
         if event is not None:
             self._publish([event])
