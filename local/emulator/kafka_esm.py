@@ -2,7 +2,7 @@
 
 One ``KafkaEventSourceMapping`` per ``Type: MSK`` or ``Type: SelfManagedKafka`` event that template.yaml
 declares. It joins the declared consumer group on the real broker, gathers batches the way Lambda's
-poller does and invokes the handler with the ``aws:kafka`` / ``aws:SelfManagedKafka`` event:
+poller does and invokes the handler with the ``aws:kafka`` (MSK) / ``SelfManagedKafka`` event:
 
 * ``BatchSize`` (default 100) records at most, gathered for at most ``MaximumBatchingWindowInSeconds``
   (default 0.5 s for Kafka sources) and never more than the 6 MB synchronous-invocation payload;
@@ -68,7 +68,10 @@ INFINITE_RETRIES = -1
 RETRIES_WHEN_INFINITE_WITH_DESTINATION = 10
 KAFKA_DESTINATION_PREFIX = "kafka://"
 
-EVENT_SOURCES: dict[EventType, str] = {"MSK": "aws:kafka", "SelfManagedKafka": "aws:SelfManagedKafka"}
+# AWS documents "aws:kafka" for MSK and "SelfManagedKafka" (no "aws:" prefix) for self-managed clusters
+# (https://docs.aws.amazon.com/lambda/latest/dg/with-msk.html, .../with-kafka.html#smaa-sample-event);
+# older copies of the self-managed sample, like tests/events/kafka-self-managed.json, still say "aws:SelfManagedKafka".
+EVENT_SOURCES: dict[EventType, str] = {"MSK": "aws:kafka", "SelfManagedKafka": "SelfManagedKafka"}
 # An ESM's UUID when no ConsumerGroupId is declared is derived from this namespace (see _default_group_id).
 _GROUP_NAMESPACE = uuid.UUID("6f1c0d8e-5a0b-4c53-9c8e-2b7a1f0e4d21")
 _TIMESTAMP_TYPES = {0: "CREATE_TIME", 1: "LOG_APPEND_TIME"}
@@ -292,7 +295,7 @@ def _event_envelope(config: MappingConfig) -> dict[str, Any]:
 
 
 def build_event(config: MappingConfig, records: Iterable[KafkaRecord]) -> dict[str, Any]:
-    """The ``aws:kafka`` / ``aws:SelfManagedKafka`` invocation event for a batch."""
+    """The ``aws:kafka`` / ``SelfManagedKafka`` invocation event for a batch."""
     event = _event_envelope(config)
     event["records"] = {key: [event_record(r) for r in recs] for key, recs in group_records(records).items()}
     return event

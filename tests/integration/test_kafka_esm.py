@@ -397,7 +397,7 @@ def test_keys_headers_and_tombstones_arrive_as_aws_encodes_them_on_a_self_manage
     eventually(lambda: len(handler.records()) == 3, "three records")
     event = handler.events[0]
     assert list(event) == ["eventSource", "bootstrapServers", "records"]
-    assert event["eventSource"] == "aws:SelfManagedKafka" and event["bootstrapServers"] == broker.bootstrap
+    assert event["eventSource"] == "SelfManagedKafka" and event["bootstrapServers"] == broker.bootstrap
     keyed, unkeyed, tombstone = handler.records()
     assert list(keyed) == ["topic", "partition", "offset", "timestamp", "timestampType", "key", "value", "headers"]
     assert keyed["key"] == base64.b64encode(b"q1").decode()

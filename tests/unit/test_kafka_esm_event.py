@@ -85,8 +85,12 @@ def test_msk_event_matches_the_aws_sample_byte_for_byte() -> None:
     assert json.dumps(ours) == json.dumps(aws)
 
 
-def test_self_managed_event_matches_the_aws_sample_byte_for_byte() -> None:
+def test_self_managed_event_matches_the_aws_sample_but_for_the_documented_event_source() -> None:
+    # The sample is an older copy that says "aws:SelfManagedKafka"; AWS's current example event (and what
+    # functions receive) says "SelfManagedKafka": https://docs.aws.amazon.com/lambda/latest/dg/with-kafka.html
     aws = sample("kafka-self-managed")
+    assert aws["eventSource"] == "aws:SelfManagedKafka"
+    aws["eventSource"] = "SelfManagedKafka"
     cfg = config({"KafkaBootstrapServers": aws["bootstrapServers"].split(","), "Topics": ["mytopic"], "StartingPosition": "LATEST"})
     assert cfg.event_type == "SelfManagedKafka"
     ours = build_event(cfg, records_of(aws))
@@ -208,7 +212,7 @@ def test_msk_needs_its_cluster_arn_and_the_type_is_inferred_or_given() -> None:
         function_name="f", properties={"Topics": ["t"]}, event_type="SelfManagedKafka", bootstrap_servers="b:9092"
     )
     assert smk.event_bootstrap_servers == "b:9092"
-    assert build_event(smk, [])["eventSource"] == "aws:SelfManagedKafka"
+    assert build_event(smk, [])["eventSource"] == "SelfManagedKafka"
 
 
 # ---- on-failure records -------------------------------------------------------------------------
