@@ -132,9 +132,9 @@ class ManagementApi:
             return Response(status_code=200) if delivered else gone(connection_id)
         if method == "DELETE":
             return Response(status_code=204) if self.gateway.close(connection_id) else gone(connection_id)
-        identity: dict[str, str] = {"sourceIp": live.info.source_ip}
-        if live.info.user_agent:
-            identity["userAgent"] = live.info.user_agent
+        # Both are required members of GetConnection's Identity in AWS's API model, so a client that sent
+        # no User-Agent still gets the key (empty) rather than a KeyError in code that runs fine on AWS.
+        identity = {"sourceIp": live.info.source_ip, "userAgent": live.info.user_agent or ""}
         return JSONResponse(
             {"connectedAt": _iso(live.info.connected_at_ms), "identity": identity, "lastActiveAt": _iso(live.last_active_ms)},
         )

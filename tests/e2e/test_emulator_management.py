@@ -60,6 +60,14 @@ def test_post_get_delete_with_boto3(emu: RunningEmulator, suffix: str) -> None:
         client.delete_connection(ConnectionId=cid)
 
 
+def test_get_connection_always_has_both_identity_members(emu: RunningEmulator) -> None:
+    # SourceIp and UserAgent are required in GetConnection's Identity (AWS API model), even without a User-Agent.
+    client = management(emu.url)
+    with connect(emu.ws_url + "?token=allow:no-ua", user_agent_header=None) as ws:
+        info = client.get_connection(ConnectionId=connection_id(ws))
+    assert info["Identity"] == {"SourceIp": "127.0.0.1", "UserAgent": ""}
+
+
 def test_unknown_connection_is_gone(emu: RunningEmulator) -> None:
     client = management(emu.url + "/dev")
     with pytest.raises(client.exceptions.GoneException) as gone:
