@@ -43,6 +43,8 @@ LOCAL_MAX_RETRIES = 3
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
+# CreateSchedule's Name and GroupName: 1-64 of [0-9a-zA-Z-_.] (AWS API reference); boto3 does not check patterns.
+_NAME = re.compile(r"^[0-9a-zA-Z_.-]{1,64}$")
 
 InvokeAsync = Callable[[str, Any], Awaitable[Any]]
 
@@ -80,6 +82,7 @@ class Schedule:
     retries: int
     delete_after: bool
     arn: str
+    created: dict[str, Any]  # what GetSchedule returns besides Name, GroupName and Arn
     handle: asyncio.TimerHandle | None = None
 
 
@@ -106,9 +109,7 @@ class Scheduler:
             found = self._schedules.get((group, name))
             if found is None:
                 return _error(404, "ResourceNotFoundException", f"Schedule {name} does not exist.")
-            return JSONResponse(
-                {"Name": name, "GroupName": group, "Arn": found.arn, "ScheduleExpression": found.expression, "State": "ENABLED"}
-            )
+            return JSONResponse({"Name": name, "GroupName": group, "Arn": found.arn, **found.created})
         if request.method == "DELETE":
             found = self._schedules.pop((group, name), None)
             if found is None:
@@ -124,6 +125,9 @@ class Scheduler:
 
     def create(self, name: str, body: dict[str, Any]) -> Response:
         group = body.get("GroupName") or "default"
+        for what, value in (("Name", name), ("GroupName", group)):
+            if not _NAME.match(value):
+                return _error(400, "ValidationException", f"{what} {value!r} must be 1-64 characters of [0-9a-zA-Z-_.]")
         if (group, name) in self._schedules:
             return _error(409, "ConflictException", f"Schedule {name} already exists.")
         target = body.get("Target") or {}
@@ -137,6 +141,10 @@ class Scheduler:
             return _error(400, "ValidationException", str(exc))
         retries = int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", LOCAL_MAX_RETRIES))
         arn = f"arn:aws:scheduler:{self._region}:{self._account}:schedule/{group}/{name}"
+        now = datetime.now(UTC).timestamp()
+        echoed = ("ActionAfterCompletion", "Description", "FlexibleTimeWindow", "ScheduleExpression", "ScheduleExpressionTimezone")
+        created = {key: body[key] for key in echoed if key in body}
+        created.update(CreationDate=now, LastModificationDate=now, State=body.get("State") or "ENABLED", Target=target)
         schedule = Schedule(
             name,
             group,
@@ -147,8 +155,11 @@ class Scheduler:
             min(retries, LOCAL_MAX_RETRIES),
             body.get("ActionAfterCompletion") == "DELETE",
             arn,
+            created,
         )
         self._schedules[(group, name)] = schedule
+        if created["State"] == "DISABLED":  # AWS: a disabled schedule does not invoke its target
+            return JSONResponse({"ScheduleArn": arn})
         delay = max(0.0, (when - datetime.now(UTC)).total_seconds())
         schedule.handle = asyncio.get_running_loop().call_later(delay, self._fire, schedule)
         return JSONResponse({"ScheduleArn": arn})

@@ -45,7 +45,12 @@ def test_a_one_time_schedule_invokes_its_target_at_the_time_then_deletes_itself(
         Target={"Arn": tick_arn(emu), "RoleArn": "arn:aws:iam::000000000000:role/x", "Input": json.dumps({"name": "q1"})},
     )
     assert created["ScheduleArn"].endswith(":schedule/default/close-Q1-1")
-    assert client.get_schedule(Name="close-Q1-1")["ScheduleExpression"].startswith("at(")
+    got = client.get_schedule(Name="close-Q1-1")
+    assert got["ScheduleExpression"].startswith("at(") and got["ScheduleExpressionTimezone"] == "UTC"
+    # GetSchedule returns the schedule as created (AWS API reference, GetSchedule response elements).
+    assert got["Target"]["Arn"] == tick_arn(emu) and got["Target"]["Input"] == json.dumps({"name": "q1"})
+    assert (got["ActionAfterCompletion"], got["State"], got["FlexibleTimeWindow"]) == ("DELETE", "ENABLED", {"Mode": "OFF"})
+    assert got["CreationDate"] <= datetime.now(UTC)
     with pytest.raises(client.exceptions.ConflictException):
         client.create_schedule(
             Name="close-Q1-1", ScheduleExpression=f"at({when:%Y-%m-%dT%H:%M:%S})", FlexibleTimeWindow={"Mode": "OFF"},
@@ -58,6 +63,19 @@ def test_a_one_time_schedule_invokes_its_target_at_the_time_then_deletes_itself(
         client.get_schedule(Name="close-Q1-1")
 
 
+def test_a_disabled_schedule_does_not_invoke_its_target(emu: RunningEmulator) -> None:
+    client = scheduler(emu)
+    when = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    client.create_schedule(
+        Name="disabled-1", ScheduleExpression=f"at({when:%Y-%m-%dT%H:%M:%S})", FlexibleTimeWindow={"Mode": "OFF"}, State="DISABLED",
+        Target={"Arn": tick_arn(emu), "RoleArn": "arn:aws:iam::000000000000:role/x", "Input": json.dumps({"name": "disabled"})},
+    )  # fmt: skip
+    assert client.get_schedule(Name="disabled-1")["State"] == "DISABLED"
+    with pytest.raises(AssertionError, match="no tick event"):
+        emu.recorded("tick", "disabled", timeout=3)
+    client.delete_schedule(Name="disabled-1")
+
+
 def test_bad_schedules_are_refused_with_validation_errors(emu: RunningEmulator) -> None:
     client = scheduler(emu)
     target = {"Arn": tick_arn(emu), "RoleArn": "arn:aws:iam::000000000000:role/x"}
@@ -68,6 +86,11 @@ def test_bad_schedules_are_refused_with_validation_errors(emu: RunningEmulator) 
             Name="elsewhere", ScheduleExpression="at(2030-01-01T00:00:00)", FlexibleTimeWindow={"Mode": "OFF"},
             Target={**target, "Arn": "arn:aws:lambda:us-east-1:000000000000:function:NotInTemplate"},
         )  # fmt: skip
+    # Name is 1-64 of [0-9a-zA-Z-_.] (AWS API reference, CreateSchedule); boto3 sends any other name unchecked.
+    with pytest.raises(client.exceptions.ValidationException):
+        client.create_schedule(
+            Name="close:Q1:1", ScheduleExpression="at(2030-01-01T00:00:00)", FlexibleTimeWindow={"Mode": "OFF"}, Target=target
+        )
     client.create_schedule(Name="later", ScheduleExpression="at(2030-01-01T00:00:00)", FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
     client.delete_schedule(Name="later")
     with pytest.raises(client.exceptions.ResourceNotFoundException):
