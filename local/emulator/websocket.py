@@ -88,9 +88,26 @@ def identity_present(source: str, observed: events.Observed) -> bool:
     return True  # stage variables and context sources are always present locally
 
 
+class InvalidAuthorizerContext(ValueError):
+    """A context value API Gateway refuses (an object or an array): the caller gets a 500."""
+
+
+def _context_value(key: str, value: Any) -> str | None:
+    # AWS: context values are strings, numbers or booleans, passed on stringified ("123", "true"); a JSON
+    # object or array is not valid (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-output.html).
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    raise InvalidAuthorizerContext(f"context[{key!r}] is a {type(value).__name__}: only strings, numbers and booleans are allowed")
+
+
 def authorizer_context(result: Any) -> dict[str, Any]:
-    """requestContext.authorizer after an Allow: the principal and the authorizer's context."""
-    return {"principalId": result.get("principalId"), **(result.get("context") or {})}
+    """requestContext.authorizer after an Allow: the principal and the authorizer's context, values stringified."""
+    context = result.get("context") or {}
+    if not isinstance(context, dict):
+        raise InvalidAuthorizerContext(f"context must be an object, got {type(context).__name__}")
+    return {"principalId": result.get("principalId"), **{str(k): _context_value(str(k), v) for k, v in context.items()}}
 
 
 # ---------------------------------------------------------------------------- one connection
@@ -212,7 +229,11 @@ class WebSocketGateway:
             raise Rejected(500, "Internal Server Error")
         if not policy_allows(result["policyDocument"], method_arn):
             raise Rejected(403, "Forbidden")
-        return authorizer_context(result)
+        try:
+            return authorizer_context(result)
+        except InvalidAuthorizerContext as exc:
+            log.error("authorizer %s returned an invalid context: %s", authorizer.function_id, exc)
+            raise Rejected(500, "Internal Server Error") from exc
 
     async def _connect(self, observed: events.Observed, conn: events.WsConnection) -> dict[str, Any] | None:
         route = self.api.routes.get("$connect")

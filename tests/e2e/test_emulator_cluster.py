@@ -208,7 +208,7 @@ def management(endpoint: str) -> Any:
 
 def authorizer_of(user: str) -> dict[str, Any]:
     """What the test authorizer returns for `allow:<user>` (principalId and context), as $disconnect must show it."""
-    return {"principalId": user, "userId": user, "role": "player", "level": 7}
+    return {"principalId": user, "userId": user, "role": "player", "level": "7"}  # context values arrive stringified
 
 
 # ---------------------------------------------------------------------------- tests

@@ -57,7 +57,8 @@ def closed_with(ws: ClientConnection, timeout: float = 20) -> tuple[int | None, 
 
 def test_authorizer_allow_puts_principal_and_context_on_every_route(emu: RunningEmulator) -> None:
     with connect(emu.ws_url + "?token=allow:alice") as ws:
-        expected = {"principalId": "alice", "userId": "alice", "role": "player", "level": 7}
+        # The authorizer returned "level": 7; API Gateway passes context values on stringified.
+        expected = {"principalId": "alice", "userId": "alice", "role": "player", "level": "7"}
         assert ask(ws, {"action": "whoami"}) == {"authorizer": expected}
         cid = connection_id(ws)
         assert emu.recorded("connect", cid)["requestContext"]["authorizer"] == expected
@@ -78,6 +79,7 @@ def test_wildcard_allow(emu: RunningEmulator) -> None:
         ("unauthorized", 401),  # the authorizer raised Exception("Unauthorized")
         ("nothing", 401),  # the authorizer returned "Unauthorized"
         ("crash", 500),  # the authorizer failed
+        ("nested", 500),  # an Allow whose context holds an array (only strings, numbers, booleans are valid)
         ("allow:refused", 403),  # allowed, but the $connect handler answered 403
     ],
 )

@@ -12,7 +12,7 @@ import pytest
 from local.emulator import events
 from local.emulator.http_api import HttpRouter, MalformedResponse, map_v1_response, map_v2_response
 from local.emulator.template import HttpRoute
-from local.emulator.websocket import identity_present, policy_allows, route_response_body
+from local.emulator.websocket import InvalidAuthorizerContext, authorizer_context, identity_present, policy_allows, route_response_body
 from tests.emulator.parity import shape_differences
 
 LoadEvent = Callable[[str], dict[str, Any]]
@@ -219,3 +219,12 @@ def test_identity_sources() -> None:
     assert identity_present("route.request.header.Authorization", with_both)
     assert not identity_present("route.request.querystring.token", observed(query="token="))
     assert not identity_present("route.request.header.Authorization", observed())
+
+
+def test_authorizer_context_values_are_stringified_and_objects_refused() -> None:
+    # https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-output.html
+    ok = {"principalId": "u", "context": {"s": "x", "n": 7, "f": 1.5, "b": True, "none": None}}
+    assert authorizer_context(ok) == {"principalId": "u", "s": "x", "n": "7", "f": "1.5", "b": "true", "none": None}
+    for bad in ({"roles": ["host"]}, {"user": {"id": 1}}):
+        with pytest.raises(InvalidAuthorizerContext):
+            authorizer_context({"principalId": "u", "context": bad})
