@@ -10,4 +10,5 @@ from quiz.quizzes.bootstrap import quiz_service
 
 @traced_handler("OutboxRelayFunction", trigger="timer")
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    return {"republished": quiz_service().relay(older_than_s=float(event.get("older_than_s", 5)))}
+    budget_s = max(1.0, context.get_remaining_time_in_millis() / 1000 - 5)  # leave time to return
+    return {"republished": quiz_service().relay(older_than_s=float(event.get("older_than_s", 5)), budget_s=budget_s)}

@@ -33,4 +33,4 @@ def http_handler(event: Event, context: Any) -> Response:
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise ValidationFailed(f"limit must be an integer from 1 to {MAX_LIMIT}", details={"field": "limit"})
     quiz_id = normalise_quiz_id(path_param(event, "quiz_id"))
-    return json_response(200, leaderboard_service().read(quiz_id, str(principal.user_id), int(raw)))
+    return json_response(200, leaderboard_service().read(quiz_id, str(principal.user_id), int(raw), is_admin=principal.is_admin))

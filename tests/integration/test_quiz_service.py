@@ -80,7 +80,7 @@ def store(database_url: str, topic: str) -> PostgresQuizStore:
 def publisher(kafka_bootstrap: str) -> Iterator[KafkaScorePublisher]:
     p = KafkaScorePublisher(kafka_bootstrap)
     yield p
-    p._producer.close()
+    p.close()
 
 
 def make_user(database_url: str, name: str) -> Principal:

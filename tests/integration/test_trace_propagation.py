@@ -93,7 +93,7 @@ def test_the_answer_span_travels_in_kafka_headers_and_the_leaderboard_batch_link
         answer = traced_handler("AnswersFunction", provider=provider)(lambda event, context: quizzes.answer(ana, quiz_id, 1, 1, "ana-1"))
         assert answer({"routeKey": "POST /quizzes/{quiz_id}/answers"}, Context()).correct
     finally:
-        publisher._producer.close()
+        publisher.close()
     (answer_span,) = exporter.get_finished_spans()
     exporter.clear()
 
@@ -108,7 +108,7 @@ def test_the_answer_span_travels_in_kafka_headers_and_the_leaderboard_batch_link
 
     # the batch exactly as the event source mapping hands it to the function
     records = [event_record(KafkaRecord.from_consumer_record(r)) for r in consumed]
-    event = {"eventSource": "aws:SelfManagedKafka", "bootstrapServers": kafka_bootstrap, "records": {f"{topic}-0": records}}
+    event = {"eventSource": "SelfManagedKafka", "bootstrapServers": kafka_bootstrap, "records": {f"{topic}-0": records}}
     push = PushInsideSpan()
     board = LeaderboardService(RedisLeaderboard(redis.Redis.from_url(redis_url)), PostgresStandings(db.pool(database_url)), push)
     leaderboard = traced_handler("LeaderboardFunction", provider=provider)(

@@ -131,3 +131,14 @@ def test_answer_shapes_are_checked_per_kind() -> None:
     assert typed.is_correct("Modern") and not typed.is_correct("old")
     with pytest.raises(ValidationFailed):
         typed.check_answer_shape("   ")
+
+
+def test_a_broker_that_is_down_does_not_stop_the_quiz_service_from_starting() -> None:
+    import time as _time
+
+    from quiz.quizzes.kafka import KafkaScorePublisher
+
+    started = _time.monotonic()
+    publisher = KafkaScorePublisher("127.0.0.1:9", timeout_s=1.0)  # nothing listens on port 9
+    assert _time.monotonic() - started < 0.5, "building the publisher contacts no broker"
+    assert publisher._producer is None

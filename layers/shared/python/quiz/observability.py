@@ -50,7 +50,8 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 TRACER_NAME = "quiz"
 ROUTE_KEY = "aws.api_gateway.route_key"
 FLUSH_TIMEOUT_MS = 2000  # a frozen Lambda container exports nothing: flush after each invocation, bounded
-_KAFKA_SOURCES = ("aws:kafka", "aws:SelfManagedKafka")
+# MSK; self-managed as AWS sends it today, and as its older sample event (tests/events) spells it.
+_KAFKA_SOURCES = ("aws:kafka", "SelfManagedKafka", "aws:SelfManagedKafka")
 
 _provider: TracerProvider | None = None
 _provider_lock = threading.Lock()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from quiz.errors import DependencyUnavailable
+from quiz.errors import DependencyUnavailable, NotFound
 from quiz.leaderboard.domain import ScoreEvent
 
 
@@ -43,12 +43,23 @@ class PostgresStandings:
         except psycopg.OperationalError as exc:
             raise DependencyUnavailable("the database is unavailable") from exc
 
-    def quiz_exists(self, quiz_id: str) -> bool:
+    def viewer_role(self, quiz_id: str, user_id: str) -> str | None:
+        """ "host", "player" (an active participant) or None; raises NotFound for an unknown quiz."""
         try:
             with self._pool.connection() as conn:
-                return conn.execute("SELECT 1 FROM quizzes WHERE id = %s", (quiz_id,)).fetchone() is not None
+                row = conn.execute(
+                    "SELECT q.host_id::text, p.status FROM quizzes q LEFT JOIN participants p ON p.quiz_id = q.id AND p.user_id = %s"
+                    " WHERE q.id = %s",
+                    (user_id, quiz_id),
+                ).fetchone()
         except psycopg.OperationalError as exc:
             raise DependencyUnavailable("the database is unavailable") from exc
+        if row is None:
+            raise NotFound(f"no quiz with id {quiz_id}", details={"quiz_id": quiz_id})
+        host_id, status = row
+        if host_id == user_id:
+            return "host"
+        return "player" if status == "active" else None
 
     def source_of_truth(self, quiz_id: str) -> list[ScoreEvent]:
         """Every participant's current total as the quiz service committed it (to rebuild a lost board)."""

@@ -3,15 +3,18 @@ whole batch for a quiz applies atomically in one round trip, and only newer vers
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import redis
 
 from quiz.errors import DependencyUnavailable
 from quiz.leaderboard.domain import ScoreEvent, Standing, user_of
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 TTL_S = 24 * 60 * 60  # a quiz's board outlives its session; after that reads rebuild it from PostgreSQL
 
@@ -56,6 +59,19 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return n
 """
+
+
+def _unavailable_on_redis_error(method: F) -> F:
+    """Redis failures become the domain's 503 (DependencyUnavailable), never a bare 500."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("Redis is unavailable") from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _s(value: bytes | str) -> str:
@@ -106,6 +122,7 @@ class RedisLeaderboard:
             raise DependencyUnavailable("Redis is unavailable") from exc
         return {q: [_s(u) for u in changed] for q, changed in zip(quizzes, results, strict=True)}
 
+    @_unavailable_on_redis_error
     def mark_ready(self, quiz_id: str) -> None:
         self._r.set(self.keys(quiz_id)["ready"], "1", ex=TTL_S)
 
@@ -124,6 +141,7 @@ class RedisLeaderboard:
             out.append(Standing(rank=i, user_id=user, display_name=name, score=int(score)))
         return out
 
+    @_unavailable_on_redis_error
     def rank_of(self, quiz_id: str, user_id: str) -> Standing | None:
         k = self.keys(quiz_id)
         meta = self._r.hget(k["meta"], user_id)
@@ -135,17 +153,21 @@ class RedisLeaderboard:
         rank = self._r.zrevrank(k["z"], m["m"])
         return None if rank is None else Standing(rank=int(rank) + 1, user_id=user_id, display_name=m["n"], score=int(m["t"]))
 
+    @_unavailable_on_redis_error
     def count(self, quiz_id: str) -> int:
         return int(self._r.zcard(self.keys(quiz_id)["z"]))
 
+    @_unavailable_on_redis_error
     def next_seq(self, quiz_id: str) -> int:
         """+1 per frame; a missing counter (new board, or Redis lost it) restarts from the clock in ms,
         so a quiz's sequence never goes backwards."""
         return int(self._next_seq(keys=[self.keys(quiz_id)["seq"]], args=[int(time.time() * 1000), TTL_S]))
 
+    @_unavailable_on_redis_error
     def sent_state(self, quiz_id: str) -> dict[str, str]:
         return {_s(k): _s(v) for k, v in self._r.hgetall(self.keys(quiz_id)["sent"]).items()}
 
+    @_unavailable_on_redis_error
     def remember_sent(self, quiz_id: str, state: dict[str, str]) -> None:
         if not state:
             return

@@ -60,10 +60,11 @@ class LeaderboardService:
         rebuilt = self.ensure(by_quiz)
         changed = self.board.apply(by_quiz)
         self._standings.persist(list(newest.values()))
+        # Every quiz of the batch gets its frame, changed or not: a retried batch (the first attempt
+        # died after Redis, before or during the push) finds nothing new to apply but must still push.
         frames = 0
         for quiz_id in by_quiz:
-            if changed.get(quiz_id) or quiz_id in rebuilt:
-                frames += self.push(quiz_id)
+            frames += self.push(quiz_id)
         return BatchOutcome(quizzes=len(by_quiz), applied=sum(len(c) for c in changed.values()), rebuilt=len(rebuilt), frames=frames)
 
     def push(self, quiz_id: str) -> int:
@@ -92,9 +93,10 @@ class LeaderboardService:
             self.board.remember_sent(quiz_id, now_state)
         return sent
 
-    def read(self, quiz_id: str, user_id: str, limit: int) -> dict[str, Any]:
-        if self.board.missing([quiz_id]) and not self._standings.quiz_exists(quiz_id):
-            raise NotFound(f"no quiz with id {quiz_id}", details={"quiz_id": quiz_id})
+    def read(self, quiz_id: str, user_id: str, limit: int, *, is_admin: bool = False) -> dict[str, Any]:
+        """The board for its quiz's host and players (the same rule as the participant list)."""
+        if self._standings.viewer_role(quiz_id, user_id) is None and not is_admin:
+            raise NotFound(f"no quiz with id {quiz_id} that you joined", details={"quiz_id": quiz_id})
         self.ensure([quiz_id])
         top = self.board.ranked(quiz_id, limit)
         me = self.board.rank_of(quiz_id, user_id)

@@ -17,32 +17,51 @@ class KafkaScorePublisher:
     """Publishes score events (key = quiz id, so one quiz's events stay in order on one partition)."""
 
     def __init__(self, bootstrap_servers: str, *, producer: KafkaProducer | None = None, timeout_s: float = 5.0) -> None:
-        self._producer = producer or KafkaProducer(
-            bootstrap_servers=bootstrap_servers.split(","),
-            acks="all",
-            linger_ms=2,
-            retries=3,
-            request_timeout_ms=int(timeout_s * 1000),
-            max_block_ms=int(timeout_s * 1000),
-            client_id="quiz-answers",
-        )
+        self._bootstrap = bootstrap_servers
+        self._producer = producer
         self._timeout = timeout_s
 
+    def _connected(self) -> KafkaProducer:
+        """The producer, built on first publish: a broker that is down must not stop a container from
+        serving requests (the answer is committed; the outbox relay publishes it later)."""
+        if self._producer is None:
+            ms = int(self._timeout * 1000)
+            self._producer = KafkaProducer(
+                bootstrap_servers=self._bootstrap.split(","),
+                acks="all",
+                linger_ms=2,
+                retries=3,
+                request_timeout_ms=ms,
+                max_block_ms=ms,
+                bootstrap_timeout_ms=ms,
+                client_id="quiz-answers",
+            )
+        return self._producer
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()
+
     def publish(self, events: list[OutboxEvent]) -> list[int]:
+        producer = self._connected()
         sent = []
         for e in events:
             try:
-                future = self._producer.send(
+                future = producer.send(
                     e.topic,
                     key=e.key.encode(),
                     value=json.dumps(e.payload, separators=(",", ":")).encode(),
                     headers=[(k, v.encode()) for k, v in e.headers.items()] + [("event_id", e.event_id.encode())],
                 )
             except KafkaError as exc:
+                # The broker or the topic is unreachable: the rest would wait as long; the relay retries them.
                 log.warning("publish of %s not accepted: %s; the outbox relay will retry", e.event_id, exc)
-                continue
+                break
             sent.append((e.id, future))
-        self._producer.flush(timeout=self._timeout)
+        try:
+            producer.flush(timeout=self._timeout)
+        except KafkaError as exc:  # keep the acknowledgements already received
+            log.warning("flush did not finish: %s; unacknowledged events stay in the outbox", exc)
         acked = []
         for outbox_id, future in sent:
             try:

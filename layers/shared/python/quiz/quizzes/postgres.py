@@ -251,10 +251,14 @@ class PostgresQuizStore:
             if quiz["locked"]:
                 raise QuizLocked()
             row = conn.execute(
-                "INSERT INTO participants (quiz_id, user_id, display_name, reached_at) VALUES (%s, %s, %s, clock_timestamp()) RETURNING *",
+                "INSERT INTO participants (quiz_id, user_id, display_name, reached_at) VALUES (%s, %s, %s, clock_timestamp())"
+                " ON CONFLICT (quiz_id, user_id) DO NOTHING RETURNING *",
                 (quiz_id, user_id, display_name),
             ).fetchone()
-            assert row
+            if row is None:  # a concurrent join of the same player won: theirs is the seat
+                seated = conn.execute("SELECT * FROM participants WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id)).fetchone()
+                assert seated
+                return _participant(seated), None
             participant = _participant(row)
             return participant, self._enqueue(conn, quiz_id, participant, reason="joined")
 
@@ -368,7 +372,10 @@ class PostgresQuizStore:
             if member is None or member["status"] != "active":
                 raise NotAParticipant()
             q = conn.execute(
-                "SELECT *, clock_timestamp() AS now FROM questions WHERE quiz_id = %s AND position = %s", (quiz_id, position)
+                # FOR SHARE: a concurrent next/end that closes this question waits for this answer (or
+                # this answer waits for the close and then sees it), so question_closed never misses it.
+                "SELECT *, clock_timestamp() AS now FROM questions WHERE quiz_id = %s AND position = %s FOR SHARE",
+                (quiz_id, position),
             ).fetchone()
             if q is None:
                 raise UnknownQuestion(position)
@@ -465,9 +472,9 @@ class PostgresQuizStore:
     def pending_outbox(self, *, older_than_s: float, limit: int = 500) -> list[OutboxEvent]:
         with self._tx() as conn:
             rows = conn.execute(
-                "SELECT id, event_id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL"
+                "SELECT id, event_id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL AND topic = %s"
                 " AND created_at <= clock_timestamp() - %s * interval '1 second' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (older_than_s, limit),
+                (self._topic, older_than_s, limit),
             ).fetchall()
         return [OutboxEvent(r["id"], str(r["event_id"]), r["topic"], r["key"], r["payload"], r["headers"]) for r in rows]
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from quiz.auth import Principal, require_host
-from quiz.errors import BadRequest, Conflict, DependencyUnavailable, NotFound
+from quiz.errors import BadRequest, Conflict, NotFound
 from quiz.quizzes.domain import AnswerResult, Quiz, normalise_quiz_id, parse_draft
 from quiz.quizzes.ports import Notifier, QuestionTimer, ScorePublisher
 from quiz.quizzes.postgres import OutboxEvent, PostgresQuizStore
@@ -177,7 +178,7 @@ class QuizService:
         would then be refused). Players who miss a frame get the state back with their next `join`."""
         try:
             send(*args)
-        except DependencyUnavailable:
+        except Exception:  # any failure of the push: the change is committed either way
             log.exception("push failed after a committed change; clients resync on their next join")
 
     # ------------------------------------------------------------------ answers
@@ -202,14 +203,21 @@ class QuizService:
         except Exception:  # the answer is committed; never fail the player's request over the broker
             log.exception("publishing %d event(s) failed; the outbox relay will republish them", len(events))
 
-    def relay(self, *, older_than_s: float = 5.0, limit: int = 500) -> int:
-        """Republish outbox rows left unpublished (a crash between commit and publish). Returns how many."""
-        pending = self.store.pending_outbox(older_than_s=older_than_s, limit=limit)
-        if not pending:
-            return 0
-        acked = self._publisher.publish(pending)
-        self.store.mark_published(acked)
-        return len(acked)
+    def relay(self, *, older_than_s: float = 5.0, limit: int = 500, budget_s: float = 30.0) -> int:
+        """Republish outbox rows left unpublished (a crash between commit and publish), batch after
+        batch until none is left, the broker stops acknowledging, or the time budget is spent."""
+        deadline = time.monotonic() + budget_s
+        republished = 0
+        while time.monotonic() < deadline:
+            pending = self.store.pending_outbox(older_than_s=older_than_s, limit=limit)
+            if not pending:
+                break
+            acked = self._publisher.publish(pending)
+            self.store.mark_published(acked)
+            republished += len(acked)
+            if len(acked) < len(pending):
+                break  # the broker is struggling: the next scheduled run takes over
+        return republished
 
 
 def question_opened(quiz: Quiz, now: datetime) -> dict[str, Any]:

@@ -75,11 +75,14 @@ class ConnectionRegistry:
         """Drop connections the gateway reported gone (410)."""
         if not connection_ids:
             return
-        pipe = self._r.pipeline(transaction=False)
-        pipe.hdel(self.quiz_key(quiz_id), *connection_ids)
-        for cid in connection_ids:
-            pipe.delete(self.connection_key(cid))
-        pipe.execute()
+        try:
+            pipe = self._r.pipeline(transaction=False)
+            pipe.hdel(self.quiz_key(quiz_id), *connection_ids)
+            for cid in connection_ids:
+                pipe.delete(self.connection_key(cid))
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("the connection registry is unavailable; retry") from exc
 
     def of_quiz(self, quiz_id: str) -> dict[str, str]:
         """connection id -> user id for every connection watching the quiz."""
@@ -90,7 +93,10 @@ class ConnectionRegistry:
         return {_text(k): _text(v) for k, v in raw.items()}
 
     def membership(self, connection_id: str) -> Membership | None:
-        found = self._r.hgetall(self.connection_key(connection_id))
+        try:
+            found = self._r.hgetall(self.connection_key(connection_id))
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("the connection registry is unavailable; retry") from exc
         if not found:
             return None
         return Membership(connection_id, _text(found[b"quiz_id"]), _text(found[b"user_id"]))
