@@ -253,3 +253,17 @@ def test_removed_players_leave_the_board_and_never_come_back_from_old_events(wor
 def test_unreadable_records_are_skipped_not_retried_forever() -> None:
     event = {"records": {"quiz.scores-0": [{"offset": 1, "value": base64.b64encode(b"not json").decode()}]}}
     assert list(score_events(event)) == []
+
+
+def test_only_the_quizs_host_and_players_read_its_board(world: dict[str, Any], database_url: str) -> None:
+    from quiz.errors import NotFound
+
+    quiz_id, players = play(world, database_url)
+    board: LeaderboardService = world["board"]
+    stranger = make_user(database_url, "Stranger")
+    with pytest.raises(NotFound):
+        board.read(quiz_id, str(stranger.user_id), 10)
+    assert board.read(quiz_id, str(stranger.user_id), 10, is_admin=True)["participants"] == 4
+    assert board.read(quiz_id, str(players[0].user_id), 10)["me"]["user_id"] == str(players[0].user_id)
+    with pytest.raises(NotFound):
+        board.read("NOSUCH", str(players[0].user_id), 10)

@@ -330,3 +330,45 @@ def test_concurrent_retries_with_one_key_count_once_and_all_get_the_result(
         rows = conn.execute("SELECT count(*) FROM answers WHERE quiz_id = %s", (quiz_id,)).fetchone()
         total = conn.execute("SELECT total FROM participants WHERE quiz_id = %s AND user_id = %s", (quiz_id, ana.user_id)).fetchone()
     assert rows == (1,) and total == (results[0].total,)
+
+
+def test_concurrent_joins_of_one_player_share_one_seat(store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = QuizService(store, publisher, RecordingNotifier(), RecordingTimer())
+    host, ana = make_user(database_url, "Host"), make_user(database_url, "Ana")
+    quiz_id = service.create(host, QUIZ)["quiz_id"]
+    with ThreadPoolExecutor(4) as pool:
+        joined = list(pool.map(lambda _: service.join(ana, quiz_id)["joined"], range(8)))
+    assert joined.count(True) == 1
+    assert [p["user_id"] for p in service.participants(host, quiz_id)] == [str(ana.user_id)]
+
+
+def test_an_answer_racing_the_close_of_its_question_is_refused(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str
+) -> None:
+    import threading
+
+    service = QuizService(store, publisher, RecordingNotifier(), RecordingTimer())
+    host, ana = make_user(database_url, "Host"), make_user(database_url, "Ana")
+    quiz_id = service.create(host, QUIZ)["quiz_id"]
+    service.join(ana, quiz_id)
+    service.start(host, quiz_id)
+    outcome: list[object] = []
+    with psycopg.connect(database_url) as closer:
+        # the host's `next` has closed question 1 but not committed yet
+        closer.execute("UPDATE questions SET closed_at = clock_timestamp() WHERE quiz_id = %s AND position = 1", (quiz_id,))
+
+        def answer() -> None:
+            try:
+                outcome.append(service.answer(ana, quiz_id, 1, 1, "racing"))
+            except QuizError as exc:
+                outcome.append(exc.code)
+
+        racer = threading.Thread(target=answer)
+        racer.start()
+        racer.join(timeout=1.5)
+        assert racer.is_alive(), "the answer waits for the close to commit or roll back"
+        closer.commit()
+    racer.join(timeout=10)
+    assert outcome == ["question_closed"]
