@@ -60,6 +60,7 @@ def stack_parameters(template: Path, stack: Stack) -> dict[str, str]:
         "KafkaBootstrapServers": stack.kafka.bootstrap,
         "ZookeeperHosts": stack.zookeeper.hosts,
     }
+    values["SchedulerPrecisionSeconds"] = "0"  # the emulator's scheduler fires on the second
     return {name: value for name, value in values.items() if name in declared}
 
 

@@ -372,3 +372,27 @@ def test_an_answer_racing_the_close_of_its_question_is_refused(
         closer.commit()
     racer.join(timeout=10)
     assert outcome == ["question_closed"]
+
+
+def test_the_clock_waits_for_the_deadline_when_it_fires_early(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str
+) -> None:
+    from quiz.quizzes.service import DeadlineNotReached
+
+    notifier = RecordingNotifier()
+    service = QuizService(store, publisher, notifier, RecordingTimer())
+    host, ana = make_user(database_url, "Host"), make_user(database_url, "Ana")
+    quiz = {**QUIZ, "questions": [QUIZ["questions"][2]]}  # one 5-second question
+    quiz_id = service.create(host, quiz)["quiz_id"]
+    service.join(ana, quiz_id)
+    service.start(host, quiz_id)
+    with pytest.raises(DeadlineNotReached):
+        service.close_due(quiz_id, 1, max_wait_s=0)  # fired too early to wait: the scheduler retries
+    assert service.answer(ana, quiz_id, 1, 0, "in-time").correct, "still open"
+    assert service.close_due(quiz_id, 1, max_wait_s=30) is True
+    assert store.seconds_to_deadline(quiz_id, 1) is None, "closed"
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT closed_at >= deadline, closed_at = deadline FROM questions WHERE quiz_id = %s", (quiz_id,)).fetchone()
+    assert row == (True, True), "closed at its deadline, not before"
+    assert notifier.personal[-1][str(ana.user_id)]["type"] == "question_closed"
+    assert service.close_due(quiz_id, 1, max_wait_s=30) is False, "a late duplicate run does nothing"

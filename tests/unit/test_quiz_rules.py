@@ -142,3 +142,15 @@ def test_a_broker_that_is_down_does_not_stop_the_quiz_service_from_starting() ->
     publisher = KafkaScorePublisher("127.0.0.1:9", timeout_s=1.0)  # nothing listens on port 9
     assert _time.monotonic() - started < 0.5, "building the publisher contacts no broker"
     assert publisher._producer is None
+
+
+def test_question_closes_are_scheduled_early_by_the_schedulers_precision_never_in_the_past() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from quiz.quizzes.timer import fire_time
+
+    now = datetime(2026, 11, 29, 10, 0, 0, 250_000, tzinfo=UTC)
+    far = now + timedelta(seconds=300, milliseconds=400)
+    assert fire_time(far, now, 60) == datetime(2026, 11, 29, 10, 4, 1, tzinfo=UTC), "60 s early, whole seconds"
+    assert fire_time(far, now, 0) == datetime(2026, 11, 29, 10, 5, 1, tzinfo=UTC), "exact schedulers: the deadline, rounded up"
+    assert fire_time(now + timedelta(seconds=20), now, 60) == datetime(2026, 11, 29, 10, 0, 2, tzinfo=UTC), "never in the past"

@@ -195,6 +195,7 @@ class Settings:
     connections_endpoint: str | None
     jwt: JwtSettings
     login_limits: LoginLimits
+    scheduler_precision_s: int = 60
     question_clock_arn: str | None = None
     scheduler_role_arn: str | None = None
 
@@ -222,6 +223,7 @@ class Settings:
             connections_endpoint=env.get("CONNECTIONS_ENDPOINT") or None,
             jwt=JwtSettings.from_env(env, stage),
             login_limits=LoginLimits.from_env(env),
+            scheduler_precision_s=_int(env, "SCHEDULER_PRECISION_S", 60),
             question_clock_arn=env.get("QUESTION_CLOCK_ARN") or None,
             scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN") or None,
         )

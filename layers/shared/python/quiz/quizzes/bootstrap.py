@@ -29,6 +29,8 @@ def quiz_service() -> QuizService:
         publisher=KafkaScorePublisher(s.kafka_bootstrap_servers),
         notifier=broadcaster(),
         timer=LazyQuestionTimer(
-            lambda: SchedulerQuestionTimer(target_arn=s.require("question_clock_arn"), role_arn=s.require("scheduler_role_arn"))
+            lambda: SchedulerQuestionTimer(
+                target_arn=s.require("question_clock_arn"), role_arn=s.require("scheduler_role_arn"), precision_s=s.scheduler_precision_s
+            )
         ),
     )

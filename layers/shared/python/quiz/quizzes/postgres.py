@@ -335,6 +335,17 @@ class PostgresQuizStore:
         assert fresh
         return fresh, closed
 
+    def seconds_to_deadline(self, quiz_id: str, position: int) -> float | None:
+        """Seconds until the question's deadline on PostgreSQL's clock (≤ 0 when due); None when the
+        question is already closed, was never opened, or does not exist."""
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT extract(epoch FROM deadline - clock_timestamp()) AS left FROM questions"
+                " WHERE quiz_id = %s AND position = %s AND closed_at IS NULL AND deadline IS NOT NULL",
+                (quiz_id, position),
+            ).fetchone()
+        return None if row is None else float(row["left"])
+
     def close_if_due(self, quiz_id: str, position: int) -> bool:
         """Close a question whose deadline has passed; True only for the call that closed it."""
         with self._tx() as conn:

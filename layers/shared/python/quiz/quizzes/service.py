@@ -129,14 +129,24 @@ class QuizService:
         _, now = self.store.get(quiz.id)
         return {**quiz.view(now, as_host=True), "standings": final}
 
-    def close_due(self, raw_id: str, position: int) -> bool:
-        """The timer fired: close the question if its deadline passed and nobody closed it yet."""
+    def close_due(self, raw_id: str, position: int, *, max_wait_s: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> bool:
+        """The timer fired: wait for the deadline if it is near (schedulers fire early or late), close
+        the question unless someone already did, and tell every participant. True when this call closed it.
+
+        Raises `DeadlineNotReached` when the deadline is further than ``max_wait_s``: the scheduler retries."""
         quiz_id = normalise_quiz_id(raw_id)
-        if not self.store.close_if_due(quiz_id, position):
-            return False
-        quiz, _ = self.store.get(quiz_id)
-        self._announce_closed(quiz, position)
-        return True
+        for _ in range(5):
+            if self.store.close_if_due(quiz_id, position):
+                quiz, _ = self.store.get(quiz_id)
+                self._announce_closed(quiz, position)
+                return True
+            left = self.store.seconds_to_deadline(quiz_id, position)
+            if left is None:
+                return False  # closed already (next/end, or an earlier run), or never opened
+            if left > max_wait_s:
+                raise DeadlineNotReached(quiz_id, position, left)
+            sleep(max(left, 0.0) + 0.01)
+        return False
 
     def _after_advance(self, quiz: Quiz, closed: int | None) -> dict[str, Any]:
         if closed:
@@ -240,3 +250,10 @@ class HostCannotPlay(Conflict):
 
     def __init__(self) -> None:
         super().__init__("the host runs the quiz and cannot also play it; open the WebSocket and send join to watch it live")
+
+
+class DeadlineNotReached(Exception):
+    """The clock fired earlier than it can wait for; raising makes the scheduler try again."""
+
+    def __init__(self, quiz_id: str, position: int, seconds_left: float) -> None:
+        super().__init__(f"{quiz_id}/{position}: deadline in {seconds_left:.1f} s, more than this invocation can wait")

@@ -1,7 +1,8 @@
 """EventBridge Scheduler adapter of the question timer: a one-time schedule per question deadline.
 
-The schedule invokes the question clock function with ``{"quiz_id", "question_id"}`` at the deadline
-(rounded up to the whole second that `at()` expressions allow) and deletes itself afterwards. The
+The schedule invokes the question clock function with ``{"quiz_id", "question_id", "deadline"}``
+shortly before the deadline (see `fire_time`) and deletes itself afterwards; the clock waits for the
+deadline on PostgreSQL's clock, then closes the question. The
 local emulator implements the same Scheduler API and points ``AWS_ENDPOINT_URL_SCHEDULER`` at it, so
 this adapter runs unchanged there.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,27 +21,36 @@ from botocore.exceptions import BotoCoreError, ClientError
 log = logging.getLogger("quiz.timer")
 
 
+def fire_time(deadline: datetime, now: datetime, precision_s: int) -> datetime:
+    """When the schedule should fire so the clock runs no later than the deadline.
+
+    EventBridge Scheduler fires a one-time schedule within a minute of its time (60 s precision), so
+    the schedule is set ``precision_s`` early and the clock function waits for the deadline itself.
+    Never in the past; whole seconds, which is what ``at()`` takes.
+    """
+    target = max(deadline - timedelta(seconds=precision_s), now + timedelta(seconds=1))
+    return target.replace(microsecond=0) + (timedelta(seconds=1) if target.microsecond else timedelta(0))
+
+
 class SchedulerQuestionTimer:
-    def __init__(self, *, target_arn: str, role_arn: str, client: Any | None = None) -> None:
-        self._target, self._role = target_arn, role_arn
+    def __init__(self, *, target_arn: str, role_arn: str, precision_s: int = 60, client: Any | None = None) -> None:
+        self._target, self._role, self._precision = target_arn, role_arn, precision_s
         # The endpoint is boto3's own: the regional one on AWS, AWS_ENDPOINT_URL_SCHEDULER where set (the emulator).
         self._client = client or boto3.client("scheduler")
 
     def close_at(self, quiz_id: str, position: int, deadline: datetime) -> None:
-        utc = deadline.astimezone(UTC)
-        whole = utc.replace(microsecond=0) + (timedelta(seconds=1) if utc.microsecond else timedelta(0))
-        assert math.isfinite(whole.timestamp())
+        when = fire_time(deadline.astimezone(UTC), datetime.now(UTC), self._precision)
         try:
             self._client.create_schedule(
                 Name=f"close-{quiz_id}-{position}",
-                ScheduleExpression=f"at({whole:%Y-%m-%dT%H:%M:%S})",
+                ScheduleExpression=f"at({when:%Y-%m-%dT%H:%M:%S})",
                 ScheduleExpressionTimezone="UTC",
                 FlexibleTimeWindow={"Mode": "OFF"},
                 ActionAfterCompletion="DELETE",
                 Target={
                     "Arn": self._target,
                     "RoleArn": self._role,
-                    "Input": json.dumps({"quiz_id": quiz_id, "question_id": position}),
+                    "Input": json.dumps({"quiz_id": quiz_id, "question_id": position, "deadline": deadline.isoformat()}),
                     "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 300},
                 },
             )
