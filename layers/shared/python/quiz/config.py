@@ -196,6 +196,7 @@ class Settings:
     jwt: JwtSettings
     login_limits: LoginLimits
     scheduler_precision_s: int = 60
+    kafka_security_protocol: str = "PLAINTEXT"
     question_clock_arn: str | None = None
     scheduler_role_arn: str | None = None
 
@@ -224,6 +225,7 @@ class Settings:
             jwt=JwtSettings.from_env(env, stage),
             login_limits=LoginLimits.from_env(env),
             scheduler_precision_s=_int(env, "SCHEDULER_PRECISION_S", 60),
+            kafka_security_protocol=env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT",
             question_clock_arn=env.get("QUESTION_CLOCK_ARN") or None,
             scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN") or None,
         )

@@ -26,7 +26,7 @@ def quiz_service() -> QuizService:
     s = settings()
     return QuizService(
         store=PostgresQuizStore(db.pool(s.database_url), s.scores_topic),
-        publisher=KafkaScorePublisher(s.kafka_bootstrap_servers),
+        publisher=KafkaScorePublisher(s.kafka_bootstrap_servers, security_protocol=s.kafka_security_protocol),
         notifier=broadcaster(),
         timer=LazyQuestionTimer(
             lambda: SchedulerQuestionTimer(

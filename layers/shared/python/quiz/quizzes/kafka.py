@@ -16,8 +16,11 @@ log = logging.getLogger("quiz.kafka")
 class KafkaScorePublisher:
     """Publishes score events (key = quiz id, so one quiz's events stay in order on one partition)."""
 
-    def __init__(self, bootstrap_servers: str, *, producer: KafkaProducer | None = None, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, bootstrap_servers: str, *, producer: KafkaProducer | None = None, timeout_s: float = 5.0, security_protocol: str = "PLAINTEXT"
+    ) -> None:
         self._bootstrap = bootstrap_servers
+        self._security_protocol = security_protocol
         self._producer = producer
         self._timeout = timeout_s
 
@@ -35,6 +38,7 @@ class KafkaScorePublisher:
                 max_block_ms=ms,
                 bootstrap_timeout_ms=ms,
                 client_id="quiz-answers",
+                security_protocol=self._security_protocol,
             )
         return self._producer
 
