@@ -41,7 +41,10 @@ ROUTES: dict[str, Route] = {
     "POST /quizzes/{quiz_id}/lock": lambda p, e: (200, quiz_service().set_locked(p, path_param(e, "quiz_id"), True)),
     "POST /quizzes/{quiz_id}/unlock": lambda p, e: (200, quiz_service().set_locked(p, path_param(e, "quiz_id"), False)),
     "POST /quizzes/{quiz_id}/start": lambda p, e: (200, quiz_service().start(p, path_param(e, "quiz_id"))),
-    "POST /quizzes/{quiz_id}/next": lambda p, e: (200, quiz_service().next(p, path_param(e, "quiz_id"))),
+    "POST /quizzes/{quiz_id}/next": lambda p, e: (
+        200,
+        quiz_service().next(p, path_param(e, "quiz_id"), from_question_id=json_body(e).get("from_question_id")),
+    ),
     "POST /quizzes/{quiz_id}/end": lambda p, e: (200, quiz_service().end(p, path_param(e, "quiz_id"))),
     "POST /quizzes/{quiz_id}/answers": _answer,
 }

@@ -396,3 +396,20 @@ def test_the_clock_waits_for_the_deadline_when_it_fires_early(
     assert row == (True, True), "closed at its deadline, not before"
     assert notifier.personal[-1][str(ana.user_id)]["type"] == "question_closed"
     assert service.close_due(quiz_id, 1, max_wait_s=30) is False, "a late duplicate run does nothing"
+
+
+def test_a_retried_next_moves_once(store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str) -> None:
+    notifier = RecordingNotifier()
+    service = QuizService(store, publisher, notifier, RecordingTimer())
+    host, ana = make_user(database_url, "Host"), make_user(database_url, "Ana")
+    quiz_id = service.create(host, QUIZ)["quiz_id"]
+    service.join(ana, quiz_id)
+    service.start(host, quiz_id)
+    assert service.next(host, quiz_id, from_question_id=1)["current_question_id"] == 2
+    pushes = len(notifier.to_all)
+    assert service.next(host, quiz_id, from_question_id=1)["current_question_id"] == 2, "the retry changes nothing"
+    assert len(notifier.to_all) == pushes, "and pushes nothing"
+    assert service.next(host, quiz_id, from_question_id=2)["current_question_id"] == 3
+    with pytest.raises(QuizError) as err:
+        service.next(host, quiz_id, from_question_id="2")
+    assert code_of(err) == (400, "bad_request")

@@ -302,13 +302,19 @@ class PostgresQuizStore:
         ).fetchone()
         return row["position"] if row else None
 
-    def advance(self, quiz_id: str, guard: Callable[[Quiz], None], *, start: bool) -> tuple[Quiz, int | None]:
-        """Start the quiz or move to the next question. Returns the new state and the position closed on the way."""
+    def advance(
+        self, quiz_id: str, guard: Callable[[Quiz], None], *, start: bool, expected: int | None = None
+    ) -> tuple[Quiz, int | None, bool]:
+        """Start the quiz or move to the next question. Returns the new state, the position closed on the
+        way, and whether anything moved: with ``expected`` (the question the host is moving on from), a
+        retry that finds the quiz already past it changes nothing."""
         with self._tx() as conn:
             quiz = self._load(conn, quiz_id, lock=True)
             if quiz is None:
                 raise NotFound(f"no quiz with id {quiz_id}")
             guard(quiz)
+            if expected is not None and quiz.current_position > expected and quiz.status != "open":
+                return quiz, None, False
             if start and quiz.status != "open":
                 raise Conflict("the quiz has already started", details={"status": quiz.status})
             if not start and quiz.status != "running":
@@ -319,7 +325,7 @@ class PostgresQuizStore:
             self._open(conn, quiz_id, quiz.current_position + 1)
             fresh = self._load(conn, quiz_id)
         assert fresh
-        return fresh, closed
+        return fresh, closed, True
 
     def end(self, quiz_id: str, guard: Callable[[Quiz], None]) -> tuple[Quiz, int | None]:
         with self._tx() as conn:

@@ -113,11 +113,18 @@ class QuizService:
     # ------------------------------------------------------------------ pacing
 
     def start(self, host: Principal, raw_id: str) -> dict[str, Any]:
-        quiz, closed = self.store.advance(normalise_quiz_id(raw_id), _host_guard(host), start=True)
+        quiz, closed, _ = self.store.advance(normalise_quiz_id(raw_id), _host_guard(host), start=True)
         return self._after_advance(quiz, closed)
 
-    def next(self, host: Principal, raw_id: str) -> dict[str, Any]:
-        quiz, closed = self.store.advance(normalise_quiz_id(raw_id), _host_guard(host), start=False)
+    def next(self, host: Principal, raw_id: str, *, from_question_id: Any = None) -> dict[str, Any]:
+        """Close the current question (if open) and open the next. With ``from_question_id`` (the
+        question the host is leaving) a retried or double-clicked `next` moves once, not twice."""
+        if from_question_id is not None and (isinstance(from_question_id, bool) or not isinstance(from_question_id, int)):
+            raise BadRequest("from_question_id must be an integer", details={"field": "from_question_id"})
+        quiz, closed, moved = self.store.advance(normalise_quiz_id(raw_id), _host_guard(host), start=False, expected=from_question_id)
+        if not moved:
+            _, now = self.store.get(quiz.id)
+            return quiz.view(now, as_host=True)
         return self._after_advance(quiz, closed)
 
     def end(self, host: Principal, raw_id: str) -> dict[str, Any]:
