@@ -110,7 +110,7 @@ class FakeThrottle:
         for key in (username_key, source_ip):
             self.failures[key] = self.failures.get(key, 0) + 1
 
-    def record_success(self, username_key: str) -> None:
+    def record_success(self, username_key: str, source_ip: str) -> None:
         self.failures.pop(username_key, None)
 
 

@@ -56,11 +56,13 @@ class LoginThrottle(Protocol):
     """Failed-login counters per username and per source address."""
 
     def check(self, username_key: str, source_ip: str) -> None:
-        """Raise TooManyRequests (with Retry-After) when either counter is over its limit."""
+        """Count this attempt (before the password is checked, so parallel guesses cannot slip through)
+        and raise TooManyRequests (with Retry-After) when either counter is over its limit."""
 
     def record_failure(self, username_key: str, source_ip: str) -> None: ...
 
-    def record_success(self, username_key: str) -> None: ...
+    def record_success(self, username_key: str, source_ip: str) -> None:
+        """The attempt succeeded: clear the username's failures and give back the address's reservation."""
 
 
 class PasswordHasher(Protocol):

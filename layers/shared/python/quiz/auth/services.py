@@ -99,7 +99,7 @@ class AuthService:
         if user is None or not self._hasher.verify(user.password_hash, password):
             self._throttle.record_failure(key, source_ip)
             raise InvalidCredentials("wrong username or password")
-        self._throttle.record_success(key)
+        self._throttle.record_success(key, source_ip)
         if self._hasher.needs_rehash(user.password_hash):
             self._users.set_password_hash(user.id, self._hasher.hash(password), self._clock())
         return SignedIn(user, self._start_session(user))

@@ -27,24 +27,10 @@ class RedisLoginThrottle:
         return f"{self._prefix}:user:{username_key}", f"{self._prefix}:ip:{source_ip}"
 
     def check(self, username_key: str, source_ip: str) -> None:
-        user_key, ip_key = self._keys(username_key, source_ip)
-        try:
-            pipe = self._redis.pipeline(transaction=False)
-            for key in (user_key, ip_key):
-                pipe.get(key)
-                pipe.ttl(key)
-            user_count, user_ttl, ip_count, ip_ttl = pipe.execute()
-        except redis.RedisError as exc:
-            raise DependencyUnavailable("the rate limiter is unavailable; try again shortly") from exc
-        for count, ttl, limit, scope in (
-            (user_count, user_ttl, self._limits.per_username, "username"),
-            (ip_count, ip_ttl, self._limits.per_source_ip, "source_ip"),
-        ):
-            if count is not None and int(count) >= limit:
-                retry_after = int(ttl) if int(ttl) > 0 else self._limits.window_seconds
-                raise TooManyRequests("too many failed logins; try again later", retry_after=retry_after, details={"scope": scope})
+        """Count this attempt as a failure up front (atomically), then refuse it if over a limit.
 
-    def record_failure(self, username_key: str, source_ip: str) -> None:
+        Reserving before the password is verified means parallel guesses cannot all slip through
+        between a read and a write; a successful login gives the reservation back."""
         user_key, ip_key = self._keys(username_key, source_ip)
         window = self._limits.window_seconds
         try:
@@ -52,14 +38,29 @@ class RedisLoginThrottle:
             for key in (user_key, ip_key):
                 pipe.incr(key)
                 pipe.expire(key, window, nx=True)
-            pipe.execute()
+                pipe.ttl(key)
+            user_count, _, user_ttl, ip_count, _, ip_ttl = pipe.execute()
         except redis.RedisError as exc:
             raise DependencyUnavailable("the rate limiter is unavailable; try again shortly") from exc
+        for count, ttl, limit, scope in (
+            (user_count, user_ttl, self._limits.per_username, "username"),
+            (ip_count, ip_ttl, self._limits.per_source_ip, "source_ip"),
+        ):
+            if int(count) > limit:
+                retry_after = int(ttl) if int(ttl) > 0 else window
+                raise TooManyRequests("too many failed logins; try again later", retry_after=retry_after, details={"scope": scope})
 
-    def record_success(self, username_key: str) -> None:
-        user_key, _ = self._keys(username_key, "")
+    def record_failure(self, username_key: str, source_ip: str) -> None:
+        """Nothing to do: `check` counted the attempt already."""
+
+    def record_success(self, username_key: str, source_ip: str) -> None:
+        user_key, ip_key = self._keys(username_key, source_ip)
         try:
-            self._redis.delete(user_key)
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(user_key)
+            if source_ip:
+                pipe.decr(ip_key)  # give back this attempt's reservation
+            pipe.execute()
         except redis.RedisError as exc:
             raise DependencyUnavailable("the rate limiter is unavailable; try again shortly") from exc
 
