@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from quiz.auth import Principal, authenticate, principal_from_ws
+from quiz.auth import Principal, authenticate, ws_principal
 from quiz.errors import BadRequest, NotFound, QuizError
 from quiz.http import Event, Response, api_handler, header, json_body, json_response, path_param
 from quiz.observability import traced_handler
@@ -79,7 +79,7 @@ def ws_handler(event: Event, context: Any) -> Response:
             raise BadRequest("send quiz_id, question_id and answer")
         if echo is not None and not isinstance(echo, str):
             raise BadRequest("request_id must be a string (1 to 128 characters)", details={"field": "request_id"})
-        result = quiz_service().answer(principal_from_ws(event), body["quiz_id"], body.get("question_id"), body.get("answer"), echo)
+        result = quiz_service().answer(ws_principal(event), body["quiz_id"], body.get("question_id"), body.get("answer"), echo)
         frame: dict[str, Any] = {"type": "answer_result", **result.body()}
     except QuizError as exc:
         frame = {"type": "error", "action": "answer", **exc.to_body()["error"]}

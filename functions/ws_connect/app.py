@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quiz.auth import principal_from_ws
+from quiz.auth import ws_principal
 from quiz.errors import QuizError
 from quiz.observability import traced_handler
 from quiz.realtime.bootstrap import sessions
@@ -21,7 +21,7 @@ def _join(event: dict[str, Any]) -> dict[str, Any]:
     try:
         body = json.loads(event.get("body") or "{}")
         quiz_id = body.get("quiz_id") if isinstance(body, dict) else None
-        return _frame(sessions().join(principal_from_ws(event), event["requestContext"]["connectionId"], quiz_id))
+        return _frame(sessions().join(ws_principal(event), event["requestContext"]["connectionId"], quiz_id))
     except QuizError as exc:
         return _frame({"type": "error", "action": "join", **exc.to_body()["error"]})
     except json.JSONDecodeError:

@@ -167,5 +167,11 @@ def test_websocket_errors_are_frames_with_codes(player: Callable[[str], QuizClie
     assert set(unknown["actions"]) >= {"join", "answer", "ping"}
     live.send({"action": "ping"})
     assert live.wait_for("pong")["type"] == "pong"
+
+    # signing out ends what the open connection may do, not only new connections
+    ana.call("POST", "/auth/logout", json={})
+    with pytest.raises(ApiError) as err:
+        live.request({"action": "join", "quiz_id": "ZZZZZZ"}, expect="joined")
+    assert err.value.body["error"]["code"] == "token_revoked"
     live.close()
     time.sleep(0.1)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -46,13 +47,14 @@ def test_good_token_is_allowed_with_identity_context(ws_authorizer: ModuleType, 
     event = forge.connect_event(query_token=token) if where == "query" else forge.connect_event(header_token=token)
     policy = ws_authorizer.handler(event, None)
     user_id = account["user"]["id"]
+    session_id = jwt.decode(token, options={"verify_signature": False})["sid"]  # the session this token belongs to
     assert policy == {
         "principalId": user_id,
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": METHOD_ARN}],
         },
-        "context": {"userId": user_id, "displayName": "Ana", "role": "player"},
+        "context": {"userId": user_id, "displayName": "Ana", "role": "player", "sessionId": session_id},
     }
 
 

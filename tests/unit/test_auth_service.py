@@ -241,7 +241,8 @@ def test_connect_authorizer_allows_denies_or_refuses(world: World) -> None:
     assert allowed["policyDocument"]["Statement"] == [
         {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": forge.load_event("ws-authorizer-request")["methodArn"]}
     ]
-    assert allowed["context"] == {"userId": str(user.id), "displayName": "Ana", "role": "player"}
+    session = world.auth.principal(access).session_id
+    assert allowed["context"] == {"userId": str(user.id), "displayName": "Ana", "role": "player", "sessionId": str(session)}
     assert authorizer.authorize(forge.connect_event(header_token=access))["principalId"] == str(user.id)
 
     ghost = forge.sign(forge.claims(), KEY)  # valid signature, but no such account

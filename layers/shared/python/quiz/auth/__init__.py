@@ -22,7 +22,16 @@ __all__ = [
     "principal_from_ws",
     "require_admin",
     "require_host",
+    "ws_principal",
 ]
+
+
+def ws_principal(event: Event) -> Principal:
+    """The caller of a WebSocket route (from the `$connect` authorizer's context), refused with 401
+    `token_revoked` when their session has been signed out since the connection opened."""
+    from quiz.auth.bootstrap import authenticator
+
+    return authenticator().still_signed_in(principal_from_ws(event))
 
 
 def authenticate(event: Event) -> Principal:

@@ -55,7 +55,13 @@ def principal_from_ws(event: Event) -> Principal:
     Gateway replays on every message as `requestContext.authorizer`."""
     context = (event.get("requestContext") or {}).get("authorizer") or {}
     try:
-        return Principal(user_id=UUID(str(context["userId"])), display_name=str(context["displayName"]), role=Role(context["role"]))
+        session = context.get("sessionId")
+        return Principal(
+            user_id=UUID(str(context["userId"])),
+            display_name=str(context["displayName"]),
+            role=Role(context["role"]),
+            session_id=UUID(str(session)) if session else None,
+        )
     except (KeyError, ValueError) as exc:
         raise TokenRejected("this connection carries no authorizer identity") from exc
 
@@ -83,4 +89,6 @@ class ConnectAuthorizer:
         # The current display name and role, not the token's copy: a rename shows on the next connect.
         policy = _policy(str(user.id), "Allow", method_arn)
         policy["context"] = {"userId": str(user.id), "displayName": user.display_name, "role": user.role.value}
+        if principal.session_id is not None:  # lets later routes refuse a connection whose session signed out
+            policy["context"]["sessionId"] = str(principal.session_id)
         return policy

@@ -53,7 +53,10 @@ class Authenticator:
         self._revoked = revoked
 
     def principal(self, token: str) -> Principal:
-        principal = self._tokens.verify_access(token).principal
+        return self.still_signed_in(self._tokens.verify_access(token).principal)
+
+    def still_signed_in(self, principal: Principal) -> Principal:
+        """Refuse a caller whose session has been signed out (logout, refresh-token reuse)."""
         if principal.session_id is not None and self._revoked.is_revoked(principal.session_id):
             raise TokenRevoked("this session has been signed out")
         return principal
