@@ -189,6 +189,10 @@ def test_ranks_ties_and_gaps(world: dict[str, Any], database_url: str) -> None:
     assert [s.rank for s in ranked] == [1, 2, 3, 4]
     # Ben (wrong) and Dee (no answer) both have 0: Ben joined earlier, so he reached 0 first
     assert [s.user_id for s in ranked[2:]] == [str(players[1].user_id), str(players[3].user_id)]
+    quizzes: QuizService = world["quizzes"]
+    assert [s.user_id for s in ranked] == [p.user_id for p in quizzes.store.participants(quiz_id)], (
+        "final standings (PostgreSQL) and the live board (Redis) order players the same way"
+    )
 
     mine = push.personal[-1]
     top, second = ranked[0], ranked[1]
@@ -197,7 +201,6 @@ def test_ranks_ties_and_gaps(world: dict[str, Any], database_url: str) -> None:
     seq = frame["seq"]
 
     # one more answer: one leaderboard frame for the batch, personal frames only for those who moved
-    quizzes: QuizService = world["quizzes"]
     before = len(world["captured"].events)
     quizzes.answer(players[3], quiz_id, 2, "modern", "d2")
     board.apply_batch(list(score_events(kafka_event(world["captured"].events[before:]))))

@@ -159,7 +159,10 @@ class PostgresQuizStore:
     def participants(self, quiz_id: str) -> list[Participant]:
         with self._tx() as conn:
             rows = conn.execute(
-                "SELECT * FROM participants WHERE quiz_id = %s AND status = 'active' ORDER BY total DESC, reached_at, joined_at",
+                # The live board's order exactly (quiz/leaderboard/redis_store.py): score, then who reached it
+                # first to the millisecond, then the user id backwards (Redis' order of equal members).
+                "SELECT * FROM participants WHERE quiz_id = %s AND status = 'active'"
+                " ORDER BY total DESC, date_trunc('milliseconds', reached_at), user_id::text DESC",
                 (quiz_id,),
             ).fetchall()
         return [_participant(r) for r in rows]
@@ -494,6 +497,16 @@ class PostgresQuizStore:
                 (self._topic, older_than_s, limit),
             ).fetchall()
         return [OutboxEvent(r["id"], str(r["event_id"]), r["topic"], r["key"], r["payload"], r["headers"]) for r in rows]
+
+    def prune_outbox(self, *, older_than_days: int = 7, limit: int = 10_000) -> int:
+        """Delete published rows past their usefulness (the relay calls it); returns how many."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < clock_timestamp() - %s * interval '1 day'"
+                " ORDER BY id LIMIT %s)",
+                (older_than_days, limit),
+            )
+            return cur.rowcount
 
     def mark_published(self, ids: list[int]) -> None:
         if not ids:

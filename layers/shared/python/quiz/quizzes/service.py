@@ -234,6 +234,7 @@ class QuizService:
             republished += len(acked)
             if len(acked) < len(pending):
                 break  # the broker is struggling: the next scheduled run takes over
+        self.store.prune_outbox()
         return republished
 
 
