@@ -337,6 +337,7 @@ class Screen:
     exit_code: int = 0
     question: dict[str, Any] | None = None
     question_count: int | None = None
+    last_question_id: int | None = None  # the latest question opened (kept after it closes)
     deadline: float = 0.0  # time.monotonic() at which the open question closes
     marks_left: list[int] = field(default_factory=list)
     board_seq: int = -1
@@ -347,6 +348,7 @@ class Screen:
         if self.question and self.question.get("question_id") == question.get("question_id"):
             return []  # the snapshot and the broadcast can both carry it
         self.question, self.question_count = question, frame.get("question_count", self.question_count)
+        self.last_question_id = question.get("question_id")
         self.deadline = now + frame.get("remaining_ms", 0) / 1000
         self.marks_left = [m for m in COUNTDOWN_MARKS if m < frame.get("remaining_ms", 0) / 1000]
         return render_question(question, frame.get("remaining_ms", 0), self.question_count)
@@ -467,7 +469,7 @@ HOST_ACTIONS |= {"u": "unlock", "unlock": "unlock"}
 class HostScreen(Screen):
     """The host's view; pacing goes over HTTP (`act`), the roster is fetched when the player count changes."""
 
-    act: Callable[[str], dict[str, Any]] = lambda action: {}
+    act: Callable[[str, int | None], dict[str, Any]] = lambda action, from_question_id: {}
     roster: Callable[[], list[dict[str, Any]]] = lambda: []
     players: dict[str, str] = field(default_factory=dict)  # user_id → display name
     player_count: int = 0
@@ -538,7 +540,8 @@ class HostScreen(Screen):
         if action is None:
             return [f"unknown command {text!r} — {HOST_HELP}"]
         try:
-            result = self.act(action)
+            # `next` names the question it leaves, so a retried or doubled `next` moves only once
+            result = self.act(action, self.last_question_id if action == "next" else None)
         except (ApiError, CliError, httpx.TransportError) as exc:
             return ["error: " + explain(exc, quiz_id=self.quiz_id)]
         if action in {"lock", "unlock"}:
@@ -703,7 +706,7 @@ def cmd_host(account: Account, args: argparse.Namespace, inp: TextIO, out: TextI
             quiz_id=pin,
             me=account.user_id,
             send=send,
-            act=lambda action: account.call(lambda c: c.host(pin, action)),
+            act=lambda action, from_question_id: account.call(lambda c: c.host(pin, action, from_question_id=from_question_id)),
             roster=lambda: account.call(lambda c: list(c.call("GET", f"/quizzes/{pin}/participants")["participants"])),
         )
 

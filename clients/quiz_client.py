@@ -83,9 +83,10 @@ class QuizClient:
     def create_quiz(self, quiz: dict[str, Any]) -> dict[str, Any]:
         return dict(self.call("POST", "/quizzes", json=quiz, expect=201))
 
-    def host(self, quiz_id: str, action: str) -> dict[str, Any]:
-        """start | next | end | lock | unlock"""
-        return dict(self.call("POST", f"/quizzes/{quiz_id}/{action}"))
+    def host(self, quiz_id: str, action: str, *, from_question_id: int | None = None) -> dict[str, Any]:
+        """start | next | end | lock | unlock (`next` with the question it moves on from is retry-safe)"""
+        body = {"from_question_id": from_question_id} if from_question_id is not None else None
+        return dict(self.call("POST", f"/quizzes/{quiz_id}/{action}", json=body))
 
     def join(self, quiz_id: str) -> dict[str, Any]:
         return dict(self.call("POST", f"/quizzes/{quiz_id}/join"))

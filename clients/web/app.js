@@ -521,7 +521,9 @@ document.querySelectorAll("#host-controls [data-action]").forEach((button) => bu
   const action = button.dataset.action;
   const g = game;
   try {
-    const result = await api("POST", `/quizzes/${g.pin}/${action}`);
+    // `next` names the question it moves on from, so a double click moves the quiz once, not twice.
+    const from = action === "next" && g.question ? { from_question_id: g.question.question_id } : undefined;
+    const result = await api("POST", `/quizzes/${g.pin}/${action}`, from);
     if (action === "lock" || action === "unlock") log(result.locked ? "locked: no new players" : "unlocked: players can join");
     if (result.status && game === g) setStatus(result);
     if (action === "end" && result.standings) endGame(result.standings);

@@ -248,9 +248,11 @@ def test_a_failed_join_ends_the_session_with_the_reason() -> None:
 def test_the_host_sees_players_join_and_paces_the_quiz() -> None:
     roster: list[dict[str, Any]] = []
     actions: list[str] = []
+    froms: list[int | None] = []
 
-    def act(action: str) -> dict[str, Any]:
+    def act(action: str, from_question_id: int | None) -> dict[str, Any]:
         actions.append(action)
+        froms.append(from_question_id)
         if action == "next":
             raise api_error(409, "no_more_questions")
         return {"quiz_id": "ABC234", "locked": action == "lock"}
@@ -267,7 +269,10 @@ def test_the_host_sees_players_join_and_paces_the_quiz() -> None:
     lines = screen.on_frame({"type": "leaderboard", "seq": 1, "participants": 1, "top": []}, now=0.0)
     assert lines[0] == "+ Ana joined (1 players)"
     assert screen.on_line("start", now=0.0) == []
+    opened = {"type": "question_opened", "question": {"question_id": 1, "prompt": "?", "kind": "typed"}, "remaining_ms": 5000}
+    screen.on_frame(opened, now=0.0)
     assert screen.on_line("n", now=0.0) == ["error: that was the last question — type `end` to finish the quiz"]
+    assert froms[:2] == [None, 1], "next names the question it moves on from (a retry then moves only once)"
     assert screen.on_line("lock", now=0.0) == ["quiz ABC234 locked: no new players"]
     assert screen.on_line("players", now=0.0) == ["1 players: Ana"]
     assert screen.on_line("dance", now=0.0)[0].startswith("unknown command 'dance'")
