@@ -40,6 +40,7 @@ class LocalProduct:
     log: Path
     redis_url: str
     database_url: str
+    keys: dict[str, str]  # the development JWT key pair the functions were given (JWT_PRIVATE_KEY, JWT_PUBLIC_KEYS)
 
 
 def free_port() -> int:
@@ -74,6 +75,7 @@ def local_product(
     stack: Stack | None = None,
     keep_dir: Path | None = None,
     product_dir: Path = REPO,
+    kafka: bool = True,
 ) -> Iterator[LocalProduct]:
     """Start `python -m local.emulator` with the product's template on a free port; stop it on exit.
 
@@ -83,16 +85,18 @@ def local_product(
     stack = stack or load_stack()
     _require(stack.postgres.host, stack.postgres.port, "PostgreSQL")
     _require(stack.redis.host, stack.redis.port, "Redis")
-    _require(stack.kafka.host, stack.kafka.port, "Kafka")
+    if kafka:
+        _require(stack.kafka.host, stack.kafka.port, "Kafka")
     database_url = stack.postgres.url(stack.postgres.test_database)
     redis_url = stack.redis.url(1)
     with contextlib.ExitStack() as cleanup:
         state = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bench-product-")))
         topic = f"quiz.scores.bench-{uuid.uuid4().hex[:8]}"
-        admin = KafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap)
-        cleanup.callback(admin.close)
-        admin.create_topics([NewTopic(topic, 3, 1)])
-        cleanup.callback(admin.delete_topics, [topic])
+        if kafka:
+            admin = KafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap)
+            cleanup.callback(admin.close)
+            admin.create_topics([NewTopic(topic, 3, 1)])
+            cleanup.callback(admin.delete_topics, [topic])
         keys = dev_env(state)
         env_file = state / "env.json"
         env_file.write_text(json.dumps({"Parameters": {"STAGE": "test", "DATABASE_URL": database_url, "REDIS_URL": redis_url}}))
@@ -104,6 +108,7 @@ def local_product(
             sys.executable, "-m", "local.emulator", "--template", "template.yaml", "--port", str(port), "--env-vars", str(env_file),
             "--parameter-overrides", f"ScoresTopic={topic}", f"JwtPrivateKey={keys['JWT_PRIVATE_KEY']}",
             f"JwtPublicKeys={keys['JWT_PUBLIC_KEYS']}", "SchedulerPrecisionSeconds=0", *emulator_args,
+            *([] if kafka else ["--no-kafka"]),
         ]  # fmt: skip
         proc = subprocess.Popen(
             command,
@@ -120,11 +125,11 @@ def local_product(
                 raise ProductDidNotStart(f"the emulator exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
             try:
                 status = httpx.get(f"{base}/@emulator", timeout=1)
-                if status.status_code == 200 and status.json().get("kafkaMappings") == 1:
+                if status.status_code == 200 and status.json().get("kafkaMappings") == (1 if kafka else 0):
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise ProductDidNotStart(f"the emulator did not come up within {startup_timeout_s:.0f} s:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield LocalProduct(base, topic, log_path, redis_url, database_url)
+        yield LocalProduct(base, topic, log_path, redis_url, database_url, keys)

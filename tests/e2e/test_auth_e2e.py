@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,17 +20,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from websockets.exceptions import InvalidStatus
 
-from local.devkeys import dev_env
+from local.product import ProductDidNotStart, local_product
 from tests import auth_support as forge
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Emulator:
@@ -50,56 +40,17 @@ class Emulator:
 
 @pytest.fixture(scope="module")
 def emulator(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    state = tmp_path_factory.mktemp("e2e-state")
-    env = {"STAGE": "test", "DATABASE_URL": database_url, "REDIS_URL": redis_url, **dev_env(state)}
-    env_file = state / "env.json"
-    env_file.write_text(json.dumps({"Parameters": env}))
-    port = free_port()
-    log = (state / "emulator.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "local.emulator",
-            "--template",
-            "template.yaml",
-            "--port",
-            str(port),
-            "--env-vars",
-            str(env_file),
-            "--no-kafka",
-        ],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'layers/shared/python'}"},
-    )
-    base = f"http://127.0.0.1:{port}"
+    """The product's template on the emulator (no Kafka needed here); its log is kept to check for tokens."""
+    logs = tmp_path_factory.mktemp("e2e-auth")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the emulator exited with {proc.returncode}:\n{(state / 'emulator.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/@emulator", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the emulator did not answer within 60 s:\n{(state / 'emulator.log').read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield Emulator(base, env)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        logged = (state / "emulator.log").read_text(errors="replace")
-        assert "correct horse battery" not in logged, "a password reached the emulator's log"
-        assert "eyJ" not in logged, "a JWT (every one starts with the base64 of '{\"') reached the emulator's log"
+        with local_product(kafka=False, keep_dir=logs) as running:
+            yield Emulator(running.base_url, running.keys)
+    except ProductDidNotStart as exc:
+        pytest.fail(str(exc))
+    logged = "".join(p.read_text(errors="replace") for p in logs.glob("emulator-*.log"))
+    assert logged, "the emulator wrote a log"
+    assert "correct horse battery" not in logged, "a password reached the emulator's log"
+    assert "eyJ" not in logged, "a JWT (every one starts with the base64 of '{\"') reached the emulator's log"
 
 
 @pytest.fixture
