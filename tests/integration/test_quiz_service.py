@@ -145,6 +145,15 @@ def code_of(exc: pytest.ExceptionInfo[QuizError]) -> tuple[int, str]:
     return exc.value.status, exc.value.code
 
 
+def started_quiz(service: QuizService, database_url: str, quiz: dict[str, Any] = QUIZ) -> tuple[str, Principal, Principal]:
+    """A host's quiz with one player (Ana) in it, question 1 open."""
+    host, ana = make_user(database_url, "Host"), make_user(database_url, "Ana")
+    quiz_id = service.create(host, quiz)["quiz_id"]
+    service.join(ana, quiz_id)
+    service.start(host, quiz_id)
+    return quiz_id, host, ana
+
+
 def test_a_whole_quiz_with_several_players(
     store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str, topic: str, kafka_bootstrap: str
 ) -> None:
@@ -318,10 +327,7 @@ def test_concurrent_retries_with_one_key_count_once_and_all_get_the_result(
     from concurrent.futures import ThreadPoolExecutor
 
     service = QuizService(store, publisher, RecordingNotifier(), RecordingTimer())
-    host, ana = make_user(database_url, "Host"), make_user(database_url, "Ana")
-    quiz_id = service.create(host, QUIZ)["quiz_id"]
-    service.join(ana, quiz_id)
-    service.start(host, quiz_id)
+    quiz_id, _host, ana = started_quiz(service, database_url)
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: service.answer(ana, quiz_id, 1, 1, "same-key"), range(4)))
     assert len({(r.points, r.total) for r in results}) == 1, "every retry sees the one stored result"
@@ -350,10 +356,7 @@ def test_an_answer_racing_the_close_of_its_question_is_refused(
     import threading
 
     service = QuizService(store, publisher, RecordingNotifier(), RecordingTimer())
-    host, ana = make_user(database_url, "Host"), make_user(database_url, "Ana")
-    quiz_id = service.create(host, QUIZ)["quiz_id"]
-    service.join(ana, quiz_id)
-    service.start(host, quiz_id)
+    quiz_id, _host, ana = started_quiz(service, database_url)
     outcome: list[object] = []
     with psycopg.connect(database_url) as closer:
         # the host's `next` has closed question 1 but not committed yet
@@ -401,10 +404,7 @@ def test_the_clock_waits_for_the_deadline_when_it_fires_early(
 def test_a_retried_next_moves_once(store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str) -> None:
     notifier = RecordingNotifier()
     service = QuizService(store, publisher, notifier, RecordingTimer())
-    host, ana = make_user(database_url, "Host"), make_user(database_url, "Ana")
-    quiz_id = service.create(host, QUIZ)["quiz_id"]
-    service.join(ana, quiz_id)
-    service.start(host, quiz_id)
+    quiz_id, host, _ana = started_quiz(service, database_url)
     assert service.next(host, quiz_id, from_question_id=1)["current_question_id"] == 2
     pushes = len(notifier.to_all)
     assert service.next(host, quiz_id, from_question_id=1)["current_question_id"] == 2, "the retry changes nothing"
