@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.admin import NewTopic
 
 from local.stack import Stack, load_stack
 
@@ -66,3 +69,38 @@ def load_event(name: str) -> dict[str, Any]:
 @pytest.fixture
 def aws_event() -> Iterator[Any]:
     yield load_event
+
+
+@pytest.fixture
+def new_topic(kafka_bootstrap: str, unique: str) -> Iterator[Callable[[str, int], str]]:
+    """Creates uniquely named Kafka topics (`prefix.<unique>`) and deletes them after the test."""
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    created: list[str] = []
+
+    def create(prefix: str, partitions: int) -> str:
+        name = f"{prefix}.{unique}"
+        admin.create_topics([NewTopic(name, partitions, 1)])
+        created.append(name)
+        return name
+
+    yield create
+    if created:
+        admin.delete_topics(created)
+    admin.close()
+
+
+def read_records(topic: str, bootstrap: str, expected: int, timeout_s: float = 20) -> list[Any]:
+    """Every record of a topic from the start: at least `expected` (or what came within the timeout),
+    plus whatever one more short poll finds, so more than expected is seen rather than hidden."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=300).values():
+            out.extend(records)
+        if len(out) >= expected:
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend(records)
+            break
+    consumer.close()
+    return out

@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import psycopg
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer
-from kafka.admin import NewTopic
 
 from quiz import db
 from quiz.auth import Principal, Role
@@ -24,6 +22,7 @@ from quiz.errors import QuizError
 from quiz.quizzes.kafka import KafkaScorePublisher
 from quiz.quizzes.postgres import OutboxEvent, PostgresQuizStore
 from quiz.quizzes.service import QuizService
+from tests.conftest import read_records
 
 pytestmark = pytest.mark.integration
 
@@ -62,13 +61,8 @@ class CrashingPublisher:
 
 
 @pytest.fixture
-def topic(kafka_bootstrap: str, unique: str) -> Iterator[str]:
-    name = f"test.scores.{unique}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    admin.create_topics([NewTopic(name, 3, 1)])
-    yield name
-    admin.delete_topics([name])
-    admin.close()
+def topic(new_topic: Callable[[str, int], str]) -> str:
+    return new_topic("test.scores", 3)
 
 
 @pytest.fixture
@@ -94,19 +88,7 @@ def make_user(database_url: str, name: str) -> Principal:
 
 
 def events_on(topic: str, bootstrap: str, expected: int, timeout_s: float = 20) -> list[tuple[bytes, dict[str, Any], dict[str, bytes]]]:
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
-    out: list[tuple[bytes, dict[str, Any], dict[str, bytes]]] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=300).values():
-            out.extend((r.key, json.loads(r.value), dict(r.headers)) for r in records)
-        if len(out) >= expected:
-            # one more short poll: more than expected is a failure worth seeing
-            for records in consumer.poll(timeout_ms=500).values():
-                out.extend((r.key, json.loads(r.value), dict(r.headers)) for r in records)
-            break
-    consumer.close()
-    return out
+    return [(r.key, json.loads(r.value), dict(r.headers)) for r in read_records(topic, bootstrap, expected, timeout_s)]
 
 
 QUIZ = {

@@ -9,14 +9,11 @@ leaderboard handler whose span links to the answer's span, and the push happens 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 import redis
-from kafka import KafkaAdminClient, KafkaConsumer
-from kafka.admin import NewTopic
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -32,6 +29,7 @@ from quiz.observability import traced_handler
 from quiz.quizzes.kafka import KafkaScorePublisher
 from quiz.quizzes.postgres import PostgresQuizStore
 from quiz.quizzes.service import QuizService
+from tests.conftest import read_records
 from tests.integration.test_quiz_service import QUIZ, RecordingNotifier, RecordingTimer, make_user
 
 pytestmark = pytest.mark.integration
@@ -57,24 +55,8 @@ class PushInsideSpan:
 
 
 @pytest.fixture
-def topic(kafka_bootstrap: str, unique: str) -> Iterator[str]:
-    name = f"test.traces.{unique}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    admin.create_topics([NewTopic(name, 1, 1)])
-    yield name
-    admin.delete_topics([name])
-    admin.close()
-
-
-def records_on(topic: str, bootstrap: str, expected: int, timeout_s: float = 20) -> list[Any]:
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    while len(out) < expected and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=300).values():
-            out.extend(records)
-    consumer.close()
-    return out
+def topic(new_topic: Callable[[str, int], str]) -> str:
+    return new_topic("test.traces", 1)
 
 
 def test_the_answer_span_travels_in_kafka_headers_and_the_leaderboard_batch_links_to_it(
@@ -97,7 +79,7 @@ def test_the_answer_span_travels_in_kafka_headers_and_the_leaderboard_batch_link
     (answer_span,) = exporter.get_finished_spans()
     exporter.clear()
 
-    consumed = records_on(topic, kafka_bootstrap, expected=2)
+    consumed = read_records(topic, kafka_bootstrap, expected=2)
     by_reason = {json.loads(r.value)["reason"]: r for r in consumed}
     assert set(by_reason) == {"joined", "answer"}
     answer_headers = dict(by_reason["answer"].headers)
