@@ -9,7 +9,7 @@ from quiz.auth import authenticate
 from quiz.errors import ValidationFailed
 from quiz.http import Event, Response, api_handler, json_response, path_param
 from quiz.leaderboard.bootstrap import leaderboard_service
-from quiz.leaderboard.kafka_event import score_events
+from quiz.leaderboard.kafka_event import board_records
 from quiz.observability import traced_handler
 from quiz.quizzes.domain import normalise_quiz_id
 
@@ -20,7 +20,7 @@ MAX_LIMIT = 100
 @traced_handler("LeaderboardFunction")
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     """A batch from the scores topic. Raising makes the event source mapping retry the whole batch."""
-    outcome = leaderboard_service().apply_batch(list(score_events(event)))
+    outcome = leaderboard_service().apply_batch(list(board_records(event)))
     log.info("batch applied: %s", outcome)
     return {"quizzes": outcome.quizzes, "applied": outcome.applied, "rebuilt": outcome.rebuilt, "frames": outcome.frames}
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -18,10 +19,11 @@ import redis
 
 from quiz import db
 from quiz.auth import Principal, Role
-from quiz.leaderboard.kafka_event import score_events
+from quiz.leaderboard.domain import QuizPush
+from quiz.leaderboard.kafka_event import board_records, score_events
 from quiz.leaderboard.postgres import PostgresStandings
 from quiz.leaderboard.redis_store import RedisLeaderboard
-from quiz.leaderboard.service import LeaderboardService
+from quiz.leaderboard.service import LeaderboardService, Pacing
 from quiz.quizzes.postgres import OutboxEvent, PostgresQuizStore
 from quiz.quizzes.service import QuizService
 from tests.integration.test_quiz_service import QUIZ, RecordingNotifier, RecordingTimer, make_user
@@ -58,18 +60,30 @@ def kafka_event(events: list[OutboxEvent], topic: str = "quiz.scores") -> dict[s
     return {"eventSource": "SelfManagedKafka", "bootstrapServers": "127.0.0.1:9092", "records": {f"{topic}-0": records}}
 
 
+def closed_marker(quiz_id: str, question_id: int) -> OutboxEvent:
+    """The quiz service's question_closed marker, as it travels on the scores topic."""
+    payload = {"type": "question_closed", "event_id": str(uuid.uuid4()), "quiz_id": quiz_id, "question_id": question_id}
+    return OutboxEvent(0, payload["event_id"], "quiz.scores", quiz_id, payload, {})
+
+
 class RecordingPush:
     def __init__(self) -> None:
         self.boards: list[dict[str, Any]] = []
         self.personal: list[dict[str, Mapping[str, Any]]] = []
 
-    def to_quiz(self, quiz_id: str, frame: Mapping[str, Any]) -> int:
-        self.boards.append(dict(frame))
-        return 1
+    def deliver(self, pushes: Sequence[QuizPush]) -> dict[str, int]:
+        for push in pushes:
+            self.boards.append(dict(push.board))
+            self.personal.append(dict(push.personal))
+        return {push.quiz_id: 1 for push in pushes}
 
-    def to_players(self, quiz_id: str, frames: Mapping[str, Mapping[str, Any]]) -> int:
-        self.personal.append(dict(frames))
-        return len(frames)
+
+class RecordingSleep:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
 
 
 @pytest.fixture
@@ -82,8 +96,11 @@ def world(database_url: str, redis_conn: redis.Redis) -> dict[str, Any]:
     captured = CapturingPublisher()
     quizzes = QuizService(PostgresQuizStore(db.pool(database_url), "quiz.scores"), captured, RecordingNotifier(), RecordingTimer())
     push = RecordingPush()
-    board = LeaderboardService(RedisLeaderboard(redis_conn), PostgresStandings(db.pool(database_url)), push, top_n=3)
-    return {"quizzes": quizzes, "captured": captured, "push": push, "board": board}
+    sleep = RecordingSleep()
+    board = LeaderboardService(
+        RedisLeaderboard(redis_conn), PostgresStandings(db.pool(database_url)), push, top_n=3, pacing=Pacing(100, 50_000), sleep=sleep
+    )
+    return {"quizzes": quizzes, "captured": captured, "push": push, "board": board, "sleep": sleep}
 
 
 def sums_in_postgres(database_url: str, quiz_id: str) -> dict[str, int]:
@@ -200,14 +217,24 @@ def test_ranks_ties_and_gaps(world: dict[str, Any], database_url: str) -> None:
     assert mine[top.user_id]["gap_to_next"] == 0 and mine[top.user_id]["rank"] == 1
     seq = frame["seq"]
 
-    # one more answer: one leaderboard frame for the batch, personal frames only for those who moved
+    # one more answer: one leaderboard frame for the batch, a personal frame only for the player who
+    # answered (the tick's cost must not grow with the room), with their new rank and gap
     before = len(world["captured"].events)
     quizzes.answer(players[3], quiz_id, 2, "modern", "d2")
     board.apply_batch(list(score_events(kafka_event(world["captured"].events[before:]))))
     assert push.boards[-1]["seq"] == seq + 1
-    moved = set(push.personal[-1])
-    assert str(players[3].user_id) in moved and str(players[1].user_id) in moved  # Dee passed Ben
-    assert top.user_id not in moved
+    dee, ben = str(players[3].user_id), str(players[1].user_id)
+    assert set(push.personal[-1]) == {dee}
+    ranked = board.board.ranked(quiz_id)
+    assert push.personal[-1][dee]["rank"] == 3 and push.personal[-1][dee]["gap_to_next"] == ranked[1].score - ranked[2].score + 1
+
+    # the question closes: its marker comes behind its scores, and then everyone learns their rank,
+    # Ben too, whom Dee passed without Ben answering anything
+    board.apply_batch(list(board_records(kafka_event([closed_marker(quiz_id, 2)]))))
+    everyone = push.personal[-1]
+    assert set(everyone) == {s.user_id for s in ranked}
+    assert everyone[ben]["rank"] == 4 and everyone[ben]["gap_to_next"] == ranked[2].score - ranked[3].score + 1
+    assert push.boards[-1]["seq"] == seq + 2
 
     read = board.read(quiz_id, str(players[1].user_id), 2)
     assert [r["rank"] for r in read["top"]] == [1, 2] and read["me"]["rank"] == 4 and read["participants"] == 4
@@ -270,3 +297,34 @@ def test_only_the_quizs_host_and_players_read_its_board(world: dict[str, Any], d
     assert board.read(quiz_id, str(players[0].user_id), 10)["me"]["user_id"] == str(players[0].user_id)
     with pytest.raises(NotFound):
         board.read("NOSUCH", str(players[0].user_id), 10)
+
+
+def test_frames_of_one_quiz_are_paced_and_the_last_change_is_still_pushed(world: dict[str, Any], database_url: str) -> None:
+    quiz_id, players = play(world, database_url)
+    board: LeaderboardService = world["board"]
+    sleep: RecordingSleep = world["sleep"]
+    events = world["captured"].events
+    board.apply_batch(list(score_events(kafka_event(events))))
+    assert sleep.waits == [], "the first frame of a quiz goes at once"
+
+    # the next tick comes right away: it waits out the rest of the 100 ms interval, then pushes anyway
+    quizzes: QuizService = world["quizzes"]
+    before = len(events)
+    quizzes.answer(players[3], quiz_id, 2, "modern", "d2")
+    boards_before = len(world["push"].boards)
+    outcome = board.apply_batch(list(score_events(kafka_event(events[before:]))))
+    assert len(sleep.waits) == 1 and 0 < sleep.waits[0] <= 0.1
+    assert outcome.waited_ms == round(sleep.waits[0] * 1000)
+    assert len(world["push"].boards) == boards_before + 1, "a trailing push: the tick that waited still sends its frame"
+    assert world["push"].personal[-1][str(players[3].user_id)]["score"] > 0, "and it carries the change"
+
+
+def test_the_pace_follows_the_room(world: dict[str, Any], database_url: str, redis_conn: redis.Redis) -> None:
+    quiz_id, _ = play(world, database_url)
+    board: LeaderboardService = world["board"]
+    sleep: RecordingSleep = world["sleep"]
+    board.apply_batch(list(score_events(kafka_event(world["captured"].events))))
+    # the last frame went to 20,000 connections: at 50,000 frames/s the next may go 400 ms later
+    redis_conn.set(RedisLeaderboard.keys(quiz_id)["pushed"], f"{int(time.time() * 1000)}:20000")
+    board.apply_batch(list(score_events(kafka_event(world["captured"].events))))
+    assert 0.3 < sleep.waits[-1] <= 0.4

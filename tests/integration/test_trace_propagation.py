@@ -9,8 +9,7 @@ leaderboard handler whose span links to the answer's span, and the push happens 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import pytest
 import redis
@@ -21,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from local.emulator.kafka_esm import KafkaRecord, event_record
 from quiz import db
+from quiz.leaderboard.domain import QuizPush
 from quiz.leaderboard.kafka_event import score_events
 from quiz.leaderboard.postgres import PostgresStandings
 from quiz.leaderboard.redis_store import RedisLeaderboard
@@ -45,13 +45,9 @@ class PushInsideSpan:
     def __init__(self) -> None:
         self.pushed_in: list[trace.SpanContext] = []
 
-    def to_quiz(self, quiz_id: str, frame: Mapping[str, Any]) -> int:
+    def deliver(self, pushes: Sequence[QuizPush]) -> dict[str, int]:
         self.pushed_in.append(trace.get_current_span().get_span_context())
-        return 1
-
-    def to_players(self, quiz_id: str, frames: Mapping[str, Mapping[str, Any]]) -> int:
-        self.pushed_in.append(trace.get_current_span().get_span_context())
-        return len(frames)
+        return {push.quiz_id: 1 for push in pushes}
 
 
 @pytest.fixture

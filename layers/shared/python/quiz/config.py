@@ -39,6 +39,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"environment variable {name} must be an integer, got {raw!r}") from exc
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"environment variable {name} must be a positive integer, got {value}")
+    return value
+
+
 def _pem(raw: str) -> bytes:
     # A PEM pasted into a one-line variable often arrives with literal "\\n" separators.
     return (raw.replace("\\n", "\n") if "\n" not in raw else raw).strip().encode()
@@ -199,6 +206,10 @@ class Settings:
     kafka_security_protocol: str = "PLAINTEXT"
     question_clock_arn: str | None = None
     scheduler_role_arn: str | None = None
+    # Pacing of leaderboard frames per quiz: never closer than the minimum, and no more frames per second
+    # than delivery carries (a room of N connections gets at most LEADERBOARD_FANOUT_FRAMES_PER_S / N a second).
+    leaderboard_min_interval_ms: int = 100
+    leaderboard_fanout_frames_per_s: int = 50_000
 
     def require(self, field_name: str) -> str:
         """An optional setting that this function needs after all; names the variable when unset."""
@@ -228,6 +239,8 @@ class Settings:
             kafka_security_protocol=env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT",
             question_clock_arn=env.get("QUESTION_CLOCK_ARN") or None,
             scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN") or None,
+            leaderboard_min_interval_ms=_positive(env, "LEADERBOARD_MIN_INTERVAL_MS", 100),
+            leaderboard_fanout_frames_per_s=_positive(env, "LEADERBOARD_FANOUT_FRAMES_PER_S", 50_000),
         )
 
 

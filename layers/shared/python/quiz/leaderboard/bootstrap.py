@@ -8,11 +8,16 @@ from quiz import db, redis_client
 from quiz.config import settings
 from quiz.leaderboard.postgres import PostgresStandings
 from quiz.leaderboard.redis_store import RedisLeaderboard
-from quiz.leaderboard.service import LeaderboardService
+from quiz.leaderboard.service import LeaderboardService, Pacing
 from quiz.quizzes.bootstrap import broadcaster
 
 
 @cache
 def leaderboard_service() -> LeaderboardService:
     s = settings()
-    return LeaderboardService(RedisLeaderboard(redis_client.client(s.redis_url)), PostgresStandings(db.pool(s.database_url)), broadcaster())
+    return LeaderboardService(
+        RedisLeaderboard(redis_client.client(s.redis_url)),
+        PostgresStandings(db.pool(s.database_url)),
+        broadcaster(),
+        pacing=Pacing(s.leaderboard_min_interval_ms, s.leaderboard_fanout_frames_per_s),
+    )

@@ -2,21 +2,49 @@
 
 Ordering: higher score first; on equal scores, whoever reached that score first ranks higher.
 The sorted-set member carries the tie-break so Redis orders ties itself: members of equal score
-are ordered lexicographically, so the member starts with ``MAX_MS - reached_ms`` (earlier = larger).
+are ordered lexicographically, so the member starts with ``9999999999999 - reached_ms`` (13 digits,
+earlier = larger; the Lua in redis_store.py builds it).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-MAX_MS = 9_999_999_999_999  # 13 digits: good until the year 2286
-
 
 class BadScoreEvent(ValueError):
     """A record on the scores topic that is not a score event this version understands."""
+
+
+@dataclass(frozen=True)
+class QuestionClosed:
+    """The quiz service's marker that a question closed, on the same partition as the quiz's scores,
+    so it arrives after every score of that question: the natural moment to tell everyone their rank."""
+
+    event_id: str
+    quiz_id: str
+    question_id: int
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> QuestionClosed:
+        try:
+            return cls(event_id=str(data["event_id"]), quiz_id=str(data["quiz_id"]), question_id=int(data["question_id"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadScoreEvent(f"unreadable question_closed marker: {exc}") from exc
+
+
+def parse_record(raw: bytes | str) -> ScoreEvent | QuestionClosed:
+    """A record of the scores topic: a player's new total, or a question's close."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise BadScoreEvent(f"not JSON: {exc}") from exc
+    if isinstance(data, dict) and data.get("type") == "question_closed":
+        return QuestionClosed.parse(data)
+    return ScoreEvent.parse(raw)
 
 
 @dataclass(frozen=True)
@@ -51,10 +79,6 @@ class ScoreEvent:
             raise BadScoreEvent(f"unreadable score event: {exc}") from exc
 
 
-def member(user_id: str, reached_ms: int) -> str:
-    return f"{MAX_MS - reached_ms:013d}|{user_id}"
-
-
 def user_of(member_name: str) -> str:
     return member_name.split("|", 1)[1]
 
@@ -80,10 +104,39 @@ class Standing:
         return {"rank": self.rank, "user_id": self.user_id, "display_name": self.display_name, "score": self.score}
 
 
-def personal_frame(quiz_id: str, ranked: list[Standing], index: int, participants: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Climber:
+    """A player whose score event arrived in this tick, where they stand now, and who is just above."""
+
+    standing: Standing
+    above_score: int | None
+    above_name: str | None
+
+
+@dataclass(frozen=True)
+class BoardView:
+    """What one push of a quiz shows: read in a cost bounded by the top N and the players who moved."""
+
+    quiz_id: str
+    seq: int
+    participants: int
+    top: list[Standing]
+    climbers: list[Climber]
+
+
+def leaderboard_frame(view: BoardView, server_time: str) -> dict[str, Any]:
+    return {
+        "type": "leaderboard",
+        "quiz_id": view.quiz_id,
+        "seq": view.seq,
+        "participants": view.participants,
+        "top": [s.body() for s in view.top],
+        "server_time": server_time,
+    }
+
+
+def rank_frame(quiz_id: str, me: Standing, above_score: int | None, above_name: str | None, participants: int) -> dict[str, Any]:
     """A player's own place: rank, score and the points needed to pass the player above."""
-    me = ranked[index]
-    above = ranked[index - 1] if index > 0 else None
     return {
         "type": "your_rank",
         "quiz_id": quiz_id,
@@ -91,6 +144,39 @@ def personal_frame(quiz_id: str, ranked: list[Standing], index: int, participant
         "score": me.score,
         "participants": participants,
         # on equal scores the earlier player stays ahead, so passing them needs one point more
-        "gap_to_next": (above.score - me.score + 1) if above else 0,
-        "next_display_name": above.display_name if above else None,
+        "gap_to_next": (above_score - me.score + 1) if above_score is not None else 0,
+        "next_display_name": above_name,
     }
+
+
+def everyone_ranks(quiz_id: str, ranked: list[Standing]) -> dict[str, dict[str, Any]]:
+    """Every player's own frame, from the whole board in rank order (once per question, at its close)."""
+    frames = {}
+    for i, me in enumerate(ranked):
+        above = ranked[i - 1] if i > 0 else None
+        frames[me.user_id] = rank_frame(quiz_id, me, above.score if above else None, above.display_name if above else None, len(ranked))
+    return frames
+
+
+def push_interval_ms(audience: int, *, min_interval_ms: int, fanout_frames_per_s: int) -> int:
+    """The shortest gap between two leaderboard frames of one quiz: never under the configured minimum,
+    and long enough that a room of `audience` connections stays within what delivery can carry."""
+    return max(min_interval_ms, (1000 * audience) // max(1, fanout_frames_per_s))
+
+
+def wait_before_push_ms(last_push_ms: int | None, interval_ms: int, now_ms: int) -> int:
+    """How long this tick waits so that frames of one quiz keep their pace (0: push now). The tick
+    always pushes after waiting, so the last change is never left unsent (a trailing push). A clock
+    that jumped is never waited out for longer than one interval."""
+    if last_push_ms is None:
+        return 0
+    return max(0, min(last_push_ms + interval_ms - now_ms, interval_ms))
+
+
+@dataclass(frozen=True)
+class QuizPush:
+    """One tick of one quiz: the board frame for every connection, and personal frames by user id."""
+
+    quiz_id: str
+    board: Mapping[str, Any]
+    personal: Mapping[str, Mapping[str, Any]]

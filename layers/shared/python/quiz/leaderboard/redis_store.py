@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import redis
 
 from quiz.errors import DependencyUnavailable
-from quiz.leaderboard.domain import ScoreEvent, Standing, user_of
+from quiz.leaderboard.domain import BoardView, Climber, ScoreEvent, Standing, user_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,6 +61,47 @@ return n
 """
 
 
+# What one push needs, read in one call whose cost does not grow with the room: the board's size, the
+# top N with names, and for each player who moved in this tick their rank, score, name and the player
+# just above them (for gap_to_next). O(top_n + moved × log N).
+# KEYS: sorted set, meta hash. ARGV: top_n, then user ids.
+# Returns {count, {uid, name, score, ...} for the top, {{uid, rank, score, name, above_score, above_name}, ...}}.
+VIEW = """
+local function name_of(uid)
+  local meta = redis.call('HGET', KEYS[2], uid)
+  if meta then return cjson.decode(meta).n end
+  return ''
+end
+local top = {}
+local rows = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+for i = 1, #rows, 2 do
+  local uid = string.sub(rows[i], 15)
+  top[#top + 1] = uid
+  top[#top + 1] = name_of(uid)
+  top[#top + 1] = rows[i + 1]
+end
+local moved = {}
+for j = 2, #ARGV do
+  local uid = ARGV[j]
+  local meta = redis.call('HGET', KEYS[2], uid)
+  if meta then
+    local c = cjson.decode(meta)
+    local rank = c.m ~= '' and redis.call('ZREVRANK', KEYS[1], c.m) or false
+    if rank then
+      local above_score, above_name = '', ''
+      if rank > 0 then
+        local a = redis.call('ZREVRANGE', KEYS[1], rank - 1, rank - 1, 'WITHSCORES')
+        above_score = a[2]
+        above_name = name_of(string.sub(a[1], 15))
+      end
+      moved[#moved + 1] = {uid, rank + 1, redis.call('ZSCORE', KEYS[1], c.m), c.n, above_score, above_name}
+    end
+  end
+end
+return {redis.call('ZCARD', KEYS[1]), top, moved}
+"""
+
+
 def _unavailable_on_redis_error(method: F) -> F:
     """Redis failures become the domain's 503 (DependencyUnavailable), never a bare 500."""
 
@@ -85,11 +126,12 @@ class RedisLeaderboard:
         self._r: Any = client  # redis-py's stubs type replies as unions of every reply shape
         self._apply = client.register_script(APPLY)
         self._next_seq = client.register_script(NEXT_SEQ)
+        self._view = client.register_script(VIEW)
 
     @staticmethod
     def keys(quiz_id: str) -> dict[str, str]:
         base = f"lb:{{{quiz_id}}}"
-        return {"z": f"{base}:z", "meta": f"{base}:meta", "sent": f"{base}:sent", "seq": f"{base}:seq", "ready": f"{base}:ready"}
+        return {"z": f"{base}:z", "meta": f"{base}:meta", "seq": f"{base}:seq", "ready": f"{base}:ready", "pushed": f"{base}:pushed"}
 
     def _args(self, events: Iterable[ScoreEvent]) -> list[Any]:
         args: list[Any] = []
@@ -157,22 +199,68 @@ class RedisLeaderboard:
     def count(self, quiz_id: str) -> int:
         return int(self._r.zcard(self.keys(quiz_id)["z"]))
 
-    @_unavailable_on_redis_error
-    def next_seq(self, quiz_id: str) -> int:
-        """+1 per frame; a missing counter (new board, or Redis lost it) restarts from the clock in ms,
-        so a quiz's sequence never goes backwards."""
-        return int(self._next_seq(keys=[self.keys(quiz_id)["seq"]], args=[int(time.time() * 1000), TTL_S]))
+    def views(self, moved: dict[str, list[str]], top_n: int) -> dict[str, BoardView]:
+        """Per quiz: a new seq, the top N and where each moved player stands, in one round trip for
+        all quizzes. The cost grows with top N and the players who moved, never with the room."""
+        quizzes = list(moved)
+        try:
+            pipe = self._r.pipeline(transaction=False)
+            now_ms = int(time.time() * 1000)
+            for q in quizzes:
+                k = self.keys(q)
+                self._next_seq(keys=[k["seq"]], args=[now_ms, TTL_S], client=pipe)
+                self._view(keys=[k["z"], k["meta"]], args=[top_n, *moved[q]], client=pipe)
+            replies = pipe.execute()
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("Redis is unavailable") from exc
+        views = {}
+        for i, q in enumerate(quizzes):
+            seq, (count, top, climbers) = replies[2 * i], replies[2 * i + 1]
+            standings = [
+                Standing(rank=r, user_id=_s(top[j]), display_name=_s(top[j + 1]), score=int(float(top[j + 2])))
+                for r, j in enumerate(range(0, len(top), 3), 1)
+            ]
+            views[q] = BoardView(
+                quiz_id=q,
+                seq=int(seq),
+                participants=int(count),
+                top=standings,
+                climbers=[
+                    Climber(
+                        Standing(rank=int(rank), user_id=_s(uid), display_name=_s(name), score=int(float(score))),
+                        above_score=int(float(above)) if _s(above) else None,
+                        above_name=_s(above_name) if _s(above) else None,
+                    )
+                    for uid, rank, score, name, above, above_name in climbers
+                ],
+            )
+        return views
 
-    @_unavailable_on_redis_error
-    def sent_state(self, quiz_id: str) -> dict[str, str]:
-        return {_s(k): _s(v) for k, v in self._r.hgetall(self.keys(quiz_id)["sent"]).items()}
+    def last_pushes(self, quiz_ids: list[str]) -> dict[str, tuple[int, int]]:
+        """Per quiz: (when its last leaderboard frame went out, in ms since the epoch; how many
+        connections it went to). Quizzes never pushed are left out."""
+        if not quiz_ids:
+            return {}
+        try:
+            raw = self._r.mget([self.keys(q)["pushed"] for q in quiz_ids])
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("Redis is unavailable") from exc
+        out = {}
+        for q, value in zip(quiz_ids, raw, strict=True):
+            if value:
+                at, _, audience = _s(value).partition(":")
+                out[q] = (int(at), int(audience or 0))
+        return out
 
-    @_unavailable_on_redis_error
-    def remember_sent(self, quiz_id: str, state: dict[str, str]) -> None:
-        if not state:
+    def record_pushes(self, pushed: dict[str, int]) -> None:
+        """Remember when each quiz was last pushed and to how many connections (for pacing)."""
+        if not pushed:
             return
-        k = self.keys(quiz_id)["sent"]
-        pipe = self._r.pipeline(transaction=False)
-        pipe.hset(k, mapping=state)
-        pipe.expire(k, TTL_S)
-        pipe.execute()
+        now_ms = int(time.time() * 1000)
+        try:
+            pipe = self._r.pipeline(transaction=False)
+            for q, audience in pushed.items():
+                pipe.set(self.keys(q)["pushed"], f"{now_ms}:{audience}", ex=TTL_S)
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("Redis is unavailable") from exc

@@ -2,43 +2,97 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from quiz.leaderboard.domain import QuizPush
 from quiz.realtime.connections import ConnectionRegistry
-from quiz.realtime.delivery import Delivery, encode
+from quiz.realtime.delivery import Delivery, Message, encode
 
 
 class Broadcaster:
-    """Sends frames to the connections watching a quiz; prunes the ones the gateway reports gone."""
+    """Sends frames to the connections watching a quiz; prunes the ones the gateway reports gone.
+
+    It keeps a copy of each quiz's connection hash with the registry's change counter, and re-reads the
+    hash only when the counter moved. The copy is only a shortcut: every call checks the counter first,
+    so a connection that joined is reached by the next frame, whichever container sends it.
+    """
 
     def __init__(self, registry: ConnectionRegistry, delivery: Delivery) -> None:
         self._registry = registry
         self._delivery = delivery
+        self._copies: dict[str, tuple[int, dict[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def _connections(self, quiz_ids: list[str]) -> dict[str, dict[str, str]]:
+        """connection id -> user id for each quiz, re-read only where it changed since the last call."""
+        out: dict[str, dict[str, str]] = {}
+        for quiz_id, version in zip(quiz_ids, self._registry.versions(quiz_ids), strict=True):
+            with self._lock:
+                copy = self._copies.get(quiz_id)
+            if version is not None and copy is not None and copy[0] == version:
+                out[quiz_id] = copy[1]
+                continue
+            current = self._registry.of_quiz(quiz_id)
+            # Read after the counter: a change between the two reads is in `current` and moves the
+            # counter again, so the next call re-reads; the copy can be older, never newer, than the counter.
+            if version is not None:
+                with self._lock:
+                    self._copies[quiz_id] = (version, current)
+            out[quiz_id] = current
+        return out
+
+    def _forget(self, quiz_id: str, gone: list[str]) -> None:
+        if gone:
+            self._registry.forget(quiz_id, gone)
 
     def to_quiz(self, quiz_id: str, frame: Mapping[str, Any]) -> int:
         """One frame, encoded once, to every connection of the quiz. Returns how many were reached."""
-        connections = list(self._registry.of_quiz(quiz_id))
+        connections = list(self._connections([quiz_id])[quiz_id])
         gone = self._delivery.send(connections, encode(frame))
-        self._registry.forget(quiz_id, gone)
+        self._forget(quiz_id, gone)
         return len(connections) - len(gone)
 
     def to_players(self, quiz_id: str, frames: Mapping[str, Mapping[str, Any]]) -> int:
         """A frame of their own to each player (by user id), on every connection they have open."""
-        by_user: dict[str, list[str]] = defaultdict(list)
-        for connection_id, user_id in self._registry.of_quiz(quiz_id).items():
-            if user_id in frames:
-                by_user[user_id].append(connection_id)
-        messages = [(connections, encode(frames[user_id])) for user_id, connections in by_user.items()]
+        messages = _personal(self._connections([quiz_id])[quiz_id], frames)
         gone = self._delivery.send_many(messages)
-        self._registry.forget(quiz_id, gone)
+        self._forget(quiz_id, gone)
         return sum(len(ids) for ids, _ in messages) - len(gone)
 
-    def unsubscribe(self, quiz_id: str, user_id: str) -> None:
-        self._registry.forget(quiz_id, [cid for cid, uid in self._registry.of_quiz(quiz_id).items() if uid == user_id])
+    def deliver(self, pushes: Sequence[QuizPush]) -> dict[str, int]:
+        """Several quizzes' ticks in one delivery: each board frame encoded once for all its connections,
+        then the personal frames. Returns, per quiz, how many connections the board frame reached."""
+        rooms = self._connections([p.quiz_id for p in pushes])
+        messages: list[Message] = []
+        owner: dict[str, str] = {}
+        for push in pushes:
+            room = rooms[push.quiz_id]
+            owner.update(dict.fromkeys(room, push.quiz_id))
+            messages.append((list(room), encode(push.board)))
+            messages.extend(_personal(room, push.personal))
+        gone = set(self._delivery.send_many(messages))
+        by_quiz: dict[str, list[str]] = defaultdict(list)
+        for cid in gone:
+            by_quiz[owner[cid]].append(cid)
+        for quiz_id, ids in by_quiz.items():
+            self._forget(quiz_id, ids)
+        return {p.quiz_id: len(rooms[p.quiz_id]) - len(by_quiz.get(p.quiz_id, ())) for p in pushes}
 
-    def to_connection(self, quiz_id: str, connection_id: str, frame: Mapping[str, Any]) -> bool:
-        gone = self._delivery.send([connection_id], encode(frame))
-        self._registry.forget(quiz_id, gone)
-        return not gone
+    def unsubscribe(self, quiz_id: str, user_id: str) -> None:
+        """Stop sending this quiz's frames to every connection of this player (the host removed them)."""
+        room = self._registry.of_quiz(quiz_id)
+        self._forget(quiz_id, [cid for cid, uid in room.items() if uid == user_id])
+
+
+def _personal(room: Mapping[str, str], frames: Mapping[str, Mapping[str, Any]]) -> list[Message]:
+    """(that player's connections, their frame) for each player of `frames` who has a connection."""
+    if not frames:
+        return []
+    by_user: dict[str, list[str]] = defaultdict(list)
+    for connection_id, user_id in room.items():
+        if user_id in frames:
+            by_user[user_id].append(connection_id)
+    return [(ids, encode(frames[user_id])) for user_id, ids in by_user.items()]

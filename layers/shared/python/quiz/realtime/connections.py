@@ -4,6 +4,9 @@
 quiz); ``connection:{connection_id}`` remembers which quiz and user a connection joined, so
 ``$disconnect`` can clean up without scanning. Both expire after API Gateway's 2-hour maximum
 connection duration, so a lost ``$disconnect`` (it is best effort) cannot leak forever.
+``quiz:{quiz_id}:connections:v`` counts the changes to a quiz's hash, so a reader that kept a copy
+re-reads the whole hash only when it changed (a tick to a 5,000-player room must not re-read 5,000
+entries when nobody joined or left).
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ class ConnectionRegistry:
         return f"quiz:{quiz_id}:connections"
 
     @staticmethod
+    def version_key(quiz_id: str) -> str:
+        return f"quiz:{quiz_id}:connections:v"
+
+    @staticmethod
     def connection_key(connection_id: str) -> str:
         return f"connection:{connection_id}"
 
@@ -49,8 +56,10 @@ class ConnectionRegistry:
             pipe = self._r.pipeline(transaction=True)
             if previous and _text(previous) != m.quiz_id:
                 pipe.hdel(self.quiz_key(_text(previous)), m.connection_id)
+                self._changed(pipe, _text(previous))
             pipe.hset(self.quiz_key(m.quiz_id), m.connection_id, m.user_id)
             pipe.expire(self.quiz_key(m.quiz_id), MAX_CONNECTION_S)
+            self._changed(pipe, m.quiz_id)
             pipe.hset(self.connection_key(m.connection_id), mapping={"quiz_id": m.quiz_id, "user_id": m.user_id})
             pipe.expire(self.connection_key(m.connection_id), MAX_CONNECTION_S)
             pipe.execute()
@@ -64,6 +73,7 @@ class ConnectionRegistry:
             pipe.delete(self.connection_key(connection_id))
             if found:
                 pipe.hdel(self.quiz_key(_text(found[b"quiz_id"])), connection_id)
+                self._changed(pipe, _text(found[b"quiz_id"]))
             pipe.execute()
         except redis.RedisError as exc:
             raise DependencyUnavailable("the connection registry is unavailable; retry") from exc
@@ -78,11 +88,24 @@ class ConnectionRegistry:
         try:
             pipe = self._r.pipeline(transaction=False)
             pipe.hdel(self.quiz_key(quiz_id), *connection_ids)
+            self._changed(pipe, quiz_id)
             for cid in connection_ids:
                 pipe.delete(self.connection_key(cid))
             pipe.execute()
         except redis.RedisError as exc:
             raise DependencyUnavailable("the connection registry is unavailable; retry") from exc
+
+    def _changed(self, pipe: redis.client.Pipeline, quiz_id: str) -> None:
+        pipe.incr(self.version_key(quiz_id))
+        pipe.expire(self.version_key(quiz_id), MAX_CONNECTION_S)
+
+    def versions(self, quiz_ids: list[str]) -> list[int | None]:
+        """Each quiz's change counter (None: never counted, or expired with the hash)."""
+        try:
+            raw = self._r.mget([self.version_key(q) for q in quiz_ids]) if quiz_ids else []
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("the connection registry is unavailable; retry") from exc
+        return [int(v) if v is not None else None for v in raw]
 
     def of_quiz(self, quiz_id: str) -> dict[str, str]:
         """connection id -> user id for every connection watching the quiz."""

@@ -144,26 +144,3 @@ def _chunks(messages: list[Message], limit: int, grouped: bool) -> Iterable[list
             count += len(part)
     if batch:
         yield batch
-
-
-class InMemoryDelivery:
-    """A fake for unit tests: records what was sent; ``gone`` ids answer 410."""
-
-    def __init__(self, gone: Iterable[str] = ()) -> None:
-        self.gone = set(gone)
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-        self.calls = 0
-
-    def send(self, connection_ids: list[str], data: bytes) -> list[str]:
-        self.calls += 1
-        frame = json.loads(data)
-        out = []
-        for cid in connection_ids:
-            if cid in self.gone:
-                out.append(cid)
-            else:
-                self.sent.append((cid, frame))
-        return out
-
-    def send_many(self, messages: list[Message]) -> list[str]:
-        return [cid for ids, data in messages for cid in self.send(ids, data)]
