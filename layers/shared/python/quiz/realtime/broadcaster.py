@@ -12,6 +12,21 @@ from quiz.realtime.connections import ConnectionRegistry
 from quiz.realtime.delivery import Delivery, Message, encode
 
 
+class Room:
+    """The connections watching one quiz, indexed both ways (built once per change of the room)."""
+
+    def __init__(self, members: Mapping[str, str]) -> None:
+        self.members = dict(members)  # connection id -> user id
+        self.connection_ids = list(self.members)
+        self.by_user: dict[str, list[str]] = defaultdict(list)
+        for connection_id, user_id in self.members.items():
+            self.by_user[user_id].append(connection_id)
+
+    def personal(self, frames: Mapping[str, Mapping[str, Any]]) -> list[Message]:
+        """(that player's connections, their frame) for each player of `frames` who has a connection."""
+        return [(self.by_user[u], encode(frame)) for u, frame in frames.items() if u in self.by_user]
+
+
 class Broadcaster:
     """Sends frames to the connections watching a quiz; prunes the ones the gateway reports gone.
 
@@ -23,19 +38,19 @@ class Broadcaster:
     def __init__(self, registry: ConnectionRegistry, delivery: Delivery) -> None:
         self._registry = registry
         self._delivery = delivery
-        self._copies: dict[str, tuple[int, dict[str, str]]] = {}
+        self._copies: dict[str, tuple[int, Room]] = {}
         self._lock = threading.Lock()
 
-    def _connections(self, quiz_ids: list[str]) -> dict[str, dict[str, str]]:
-        """connection id -> user id for each quiz, re-read only where it changed since the last call."""
-        out: dict[str, dict[str, str]] = {}
+    def _rooms(self, quiz_ids: list[str]) -> dict[str, Room]:
+        """Each quiz's room, re-read only where it changed since the last call."""
+        out: dict[str, Room] = {}
         for quiz_id, version in zip(quiz_ids, self._registry.versions(quiz_ids), strict=True):
             with self._lock:
                 copy = self._copies.get(quiz_id)
             if version is not None and copy is not None and copy[0] == version:
                 out[quiz_id] = copy[1]
                 continue
-            current = self._registry.of_quiz(quiz_id)
+            current = Room(self._registry.of_quiz(quiz_id))
             # Read after the counter: a change between the two reads is in `current` and moves the
             # counter again, so the next call re-reads; the copy can be older, never newer, than the counter.
             if version is not None:
@@ -50,14 +65,14 @@ class Broadcaster:
 
     def to_quiz(self, quiz_id: str, frame: Mapping[str, Any]) -> int:
         """One frame, encoded once, to every connection of the quiz. Returns how many were reached."""
-        connections = list(self._connections([quiz_id])[quiz_id])
+        connections = self._rooms([quiz_id])[quiz_id].connection_ids
         gone = self._delivery.send(connections, encode(frame))
         self._forget(quiz_id, gone)
         return len(connections) - len(gone)
 
     def to_players(self, quiz_id: str, frames: Mapping[str, Mapping[str, Any]]) -> int:
         """A frame of their own to each player (by user id), on every connection they have open."""
-        messages = _personal(self._connections([quiz_id])[quiz_id], frames)
+        messages = self._rooms([quiz_id])[quiz_id].personal(frames)
         gone = self._delivery.send_many(messages)
         self._forget(quiz_id, gone)
         return sum(len(ids) for ids, _ in messages) - len(gone)
@@ -65,34 +80,22 @@ class Broadcaster:
     def deliver(self, pushes: Sequence[QuizPush]) -> dict[str, int]:
         """Several quizzes' ticks in one delivery: each board frame encoded once for all its connections,
         then the personal frames. Returns, per quiz, how many connections the board frame reached."""
-        rooms = self._connections([p.quiz_id for p in pushes])
+        rooms = self._rooms([p.quiz_id for p in pushes])
         messages: list[Message] = []
-        owner: dict[str, str] = {}
         for push in pushes:
             room = rooms[push.quiz_id]
-            owner.update(dict.fromkeys(room, push.quiz_id))
-            messages.append((list(room), encode(push.board)))
-            messages.extend(_personal(room, push.personal))
+            messages.append((room.connection_ids, encode(push.board)))
+            messages.extend(room.personal(push.personal))
         gone = set(self._delivery.send_many(messages))
         by_quiz: dict[str, list[str]] = defaultdict(list)
         for cid in gone:
-            by_quiz[owner[cid]].append(cid)
+            quiz_id = next(p.quiz_id for p in pushes if cid in rooms[p.quiz_id].members)
+            by_quiz[quiz_id].append(cid)
         for quiz_id, ids in by_quiz.items():
             self._forget(quiz_id, ids)
-        return {p.quiz_id: len(rooms[p.quiz_id]) - len(by_quiz.get(p.quiz_id, ())) for p in pushes}
+        return {p.quiz_id: len(rooms[p.quiz_id].connection_ids) - len(by_quiz.get(p.quiz_id, ())) for p in pushes}
 
     def unsubscribe(self, quiz_id: str, user_id: str) -> None:
         """Stop sending this quiz's frames to every connection of this player (the host removed them)."""
         room = self._registry.of_quiz(quiz_id)
         self._forget(quiz_id, [cid for cid, uid in room.items() if uid == user_id])
-
-
-def _personal(room: Mapping[str, str], frames: Mapping[str, Mapping[str, Any]]) -> list[Message]:
-    """(that player's connections, their frame) for each player of `frames` who has a connection."""
-    if not frames:
-        return []
-    by_user: dict[str, list[str]] = defaultdict(list)
-    for connection_id, user_id in room.items():
-        if user_id in frames:
-            by_user[user_id].append(connection_id)
-    return [(ids, encode(frames[user_id])) for user_id, ids in by_user.items()]
