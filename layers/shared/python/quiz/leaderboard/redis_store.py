@@ -183,58 +183,24 @@ class RedisLeaderboard:
             out.append(Standing(rank=i, user_id=user, display_name=name, score=int(score)))
         return out
 
-    @_unavailable_on_redis_error
-    def rank_of(self, quiz_id: str, user_id: str) -> Standing | None:
-        k = self.keys(quiz_id)
-        meta = self._r.hget(k["meta"], user_id)
-        if not meta:
-            return None
-        m = json.loads(meta)
-        if not m["m"]:
-            return None
-        rank = self._r.zrevrank(k["z"], m["m"])
-        return None if rank is None else Standing(rank=int(rank) + 1, user_id=user_id, display_name=m["n"], score=int(m["t"]))
-
-    @_unavailable_on_redis_error
-    def count(self, quiz_id: str) -> int:
-        return int(self._r.zcard(self.keys(quiz_id)["z"]))
-
-    def views(self, moved: dict[str, list[str]], top_n: int) -> dict[str, BoardView]:
-        """Per quiz: a new seq, the top N and where each moved player stands, in one round trip for
-        all quizzes. The cost grows with top N and the players who moved, never with the room."""
+    def views(self, moved: dict[str, list[str]], top_n: int, *, new_seq: bool = True) -> dict[str, BoardView]:
+        """Per quiz: a new seq (unless `new_seq` is False: a read, not a frame), the top N and where each
+        moved player stands, in one round trip for all quizzes. The cost grows with top N and the players
+        who moved, never with the room."""
         quizzes = list(moved)
         try:
             pipe = self._r.pipeline(transaction=False)
             now_ms = int(time.time() * 1000)
             for q in quizzes:
                 k = self.keys(q)
-                self._next_seq(keys=[k["seq"]], args=[now_ms, TTL_S], client=pipe)
+                if new_seq:
+                    self._next_seq(keys=[k["seq"]], args=[now_ms, TTL_S], client=pipe)
                 self._view(keys=[k["z"], k["meta"]], args=[top_n, *moved[q]], client=pipe)
             replies = pipe.execute()
         except redis.RedisError as exc:
             raise DependencyUnavailable("Redis is unavailable") from exc
-        views = {}
-        for i, q in enumerate(quizzes):
-            seq, (count, top, climbers) = replies[2 * i], replies[2 * i + 1]
-            standings = [
-                Standing(rank=r, user_id=_s(top[j]), display_name=_s(top[j + 1]), score=int(float(top[j + 2])))
-                for r, j in enumerate(range(0, len(top), 3), 1)
-            ]
-            views[q] = BoardView(
-                quiz_id=q,
-                seq=int(seq),
-                participants=int(count),
-                top=standings,
-                climbers=[
-                    Climber(
-                        Standing(rank=int(rank), user_id=_s(uid), display_name=_s(name), score=int(float(score))),
-                        above_score=int(float(above)) if _s(above) else None,
-                        above_name=_s(above_name) if _s(above) else None,
-                    )
-                    for uid, rank, score, name, above, above_name in climbers
-                ],
-            )
-        return views
+        step = 2 if new_seq else 1
+        return {q: _board_view(q, replies[step * i] if new_seq else 0, replies[step * i + step - 1]) for i, q in enumerate(quizzes)}
 
     def last_pushes(self, quiz_ids: list[str]) -> dict[str, tuple[int, int]]:
         """Per quiz: (when its last leaderboard frame went out, in ms since the epoch; how many
@@ -264,3 +230,24 @@ class RedisLeaderboard:
             pipe.execute()
         except redis.RedisError as exc:
             raise DependencyUnavailable("Redis is unavailable") from exc
+
+
+def _board_view(quiz_id: str, seq: Any, reply: Any) -> BoardView:
+    count, top, climbers = reply
+    return BoardView(
+        quiz_id=quiz_id,
+        seq=int(seq),
+        participants=int(count),
+        top=[
+            Standing(rank=r, user_id=_s(top[j]), display_name=_s(top[j + 1]), score=int(float(top[j + 2])))
+            for r, j in enumerate(range(0, len(top), 3), 1)
+        ],
+        climbers=[
+            Climber(
+                Standing(rank=int(rank), user_id=_s(uid), display_name=_s(name), score=int(float(score))),
+                above_score=int(float(above)) if _s(above) else None,
+                above_name=_s(above_name) if _s(above) else None,
+            )
+            for uid, rank, score, name, above, above_name in climbers
+        ],
+    )

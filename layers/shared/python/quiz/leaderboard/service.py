@@ -146,16 +146,21 @@ class LeaderboardService:
         self.board.record_pushes({q: audiences.get(q, 0) for q in quiz_ids})
         return sum(audiences.values()) + sum(len(p.personal) for p in pushes)
 
+    def snapshot(self, quiz_id: str, user_id: str, limit: int) -> dict[str, Any]:
+        """The top `limit`, the board's size and the caller's own standing, in one Redis call (for a caller
+        already known to be the quiz's host or player, e.g. right after joining)."""
+        self.ensure([quiz_id])
+        view = self.board.views({quiz_id: [user_id]}, limit, new_seq=False)[quiz_id]
+        me = next((c.standing for c in view.climbers), None)
+        return {
+            "quiz_id": quiz_id,
+            "participants": view.participants,
+            "top": [s.body() for s in view.top],
+            "me": me.body() if me else None,
+        }
+
     def read(self, quiz_id: str, user_id: str, limit: int, *, is_admin: bool = False) -> dict[str, Any]:
         """The board for its quiz's host and players (the same rule as the participant list)."""
         if self._standings.viewer_role(quiz_id, user_id) is None and not is_admin:
             raise NotFound(f"no quiz with id {quiz_id} that you joined", details={"quiz_id": quiz_id})
-        self.ensure([quiz_id])
-        top = self.board.ranked(quiz_id, limit)
-        me = self.board.rank_of(quiz_id, user_id)
-        return {
-            "quiz_id": quiz_id,
-            "participants": self.board.count(quiz_id),
-            "top": [s.body() for s in top],
-            "me": me.body() if me else None,
-        }
+        return self.snapshot(quiz_id, user_id, limit)

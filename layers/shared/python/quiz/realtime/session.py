@@ -34,7 +34,7 @@ class QuizSessions:
             self._quizzes.join(principal, quiz_id)
         self._registry.add(Membership(connection_id, quiz_id, str(principal.user_id)))
         quiz, now = self._quizzes.store.get(quiz_id)  # after joining: the latest state
-        board = self._leaderboard.read(quiz_id, str(principal.user_id), SNAPSHOT_TOP)
+        board = self._leaderboard.snapshot(quiz_id, str(principal.user_id), SNAPSHOT_TOP)
         current = quiz.current
         return {
             "type": "joined",
