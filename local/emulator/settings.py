@@ -5,11 +5,18 @@ Defaults are AWS's documented quotas for WebSocket APIs; tests shorten them.
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from local.stack import REPO
+
+log = logging.getLogger("emulator")
+
+# Every WebSocket is a file descriptor on its node (two behind nginx, and one more for a client on the same
+# machine); 10,000 players in one room need this many with room to spare for workers' pipes and services.
+WANTED_OPEN_FILES = 20_000
 
 
 @dataclass(frozen=True)
@@ -51,3 +58,42 @@ class EmulatorSettings:
     @property
     def ws_url(self) -> str:
         return self.url.replace("http", "ws", 1) + "/ws"
+
+
+def raise_open_file_limit(wanted: int = WANTED_OPEN_FILES) -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (children inherit it); return the soft limit now.
+
+    Distributions start processes with a soft limit of 1,024 open files, which a node reaches at about a
+    thousand WebSockets; the hard limit is usually far higher and needs no privilege to use. When even the
+    hard limit is below `wanted`, say so and how to raise it, once, at start-up."""
+    try:
+        import resource
+    except ImportError:  # not a POSIX system: nothing to raise
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # An unlimited hard limit (macOS) still caps the soft one at the kernel's per-process maximum: try lower.
+    targets = [hard] if hard != resource.RLIM_INFINITY else [1 << 20, 1 << 16, 10_240]
+    for target in targets:
+        if target <= soft:
+            break
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            continue
+        soft = target
+        break
+    if soft < wanted:
+        log.warning(
+            "open files limited to %d (ulimit -n; hard limit %s): this node can hold about %d WebSockets. "
+            "For %d, raise the hard limit before starting it: `ulimit -Hn %d` as root, "
+            "LimitNOFILE=%d in a systemd unit, `docker run --ulimit nofile=%d:%d`, or a nofile line in /etc/security/limits.conf",
+            soft,
+            "unlimited" if hard == resource.RLIM_INFINITY else hard,
+            max(0, soft - 200),
+            wanted // 2,
+            wanted,
+            wanted,
+            wanted,
+            wanted,
+        )
+    return soft
