@@ -36,6 +36,7 @@ log = logging.getLogger("emulator.runtime")
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
+READ_CHUNK = 1 << 16  # a reply larger than this arrives in several reads
 # Passed through from the emulator's environment so tools and credentials behave as in a container.
 _PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 
@@ -105,7 +106,13 @@ def function_environment(fn: Function, region: str) -> dict[str, str]:
 
 
 class Worker:
-    """One execution environment: a process serving one invocation at a time."""
+    """One execution environment: a process serving one invocation at a time.
+
+    The thread that invokes also forwards the worker's output (its stderr: the handler's prints and logs,
+    Lambda's START / END / REPORT lines) to the emulator's log while it waits for the reply, so log lines
+    and the reply need no thread of their own and stay in order. Between invocations nobody reads, and a
+    background thread of the function that writes a lot then waits, as it would in a frozen Lambda
+    environment; what it wrote is logged at the next invocation."""
 
     def __init__(self, fn: Function, region: str, generation: int) -> None:
         self.function = fn
@@ -125,11 +132,19 @@ class Worker:
         assert self.process.stdin and self.process.stdout and self.process.stderr
         self._stdin: IO[bytes] = self.process.stdin
         self._stdout: IO[bytes] = self.process.stdout
-        self._buffer = b""
-        self._log_thread = threading.Thread(
-            target=self._forward_logs, args=(self.process.stderr,), daemon=True, name=f"log-{fn.logical_id}"
-        )
-        self._log_thread.start()
+        self._stderr: IO[bytes] = self.process.stderr
+        self._reply = bytearray()  # protocol bytes read past the last complete line
+        self._log_tail = b""  # an output line still missing its newline
+        self._logger = logging.getLogger(f"emulator.function.{fn.logical_id}")
+        self._log_lock = threading.Lock()
+        self._stderr_fd = self._stderr.fileno()
+        self._stderr_open = True
+        os.set_blocking(self._stderr_fd, False)  # drained after each reply, without waiting for more
+        # poll, not select: select() cannot watch a descriptor numbered 1024 or more, and a node holding
+        # thousands of WebSockets hands its workers' pipes numbers far above that.
+        self._poll = select.poll()
+        self._poll.register(self._stdout.fileno(), select.POLLIN)
+        self._poll.register(self._stderr_fd, select.POLLIN)
         ready = self._read_line(time.monotonic() + max(INIT_TIMEOUT_S, fn.timeout))
         if ready is None:
             exited = self.process.poll()
@@ -139,30 +154,71 @@ class Worker:
             raise FunctionTimeout(fn.logical_id, INIT_TIMEOUT_S)
         self.init_error: dict[str, Any] | None = ready.get("error")
 
-    def _forward_logs(self, stream: IO[bytes]) -> None:
-        logger = logging.getLogger(f"emulator.function.{self.function.logical_id}")
-        with contextlib.suppress(ValueError, OSError):
-            for raw in iter(stream.readline, b""):
-                logger.info("%s", raw.decode("utf-8", "replace").rstrip("\n"))
-        with contextlib.suppress(OSError):
-            stream.close()
+    def _forward_logs(self) -> None:
+        """Log every complete line the worker has written so far, without waiting for more."""
+        with self._log_lock:  # kill() at shutdown may drain while an invoking thread still does
+            try:
+                while self._stderr_open:
+                    chunk = os.read(self._stderr.fileno(), READ_CHUNK)
+                    if not chunk:
+                        self._end_of_logs()
+                        return
+                    *lines, self._log_tail = (self._log_tail + chunk).split(b"\n")
+                    if self._logger.isEnabledFor(logging.INFO):
+                        for raw in lines:
+                            self._log_line(raw)
+            except BlockingIOError:
+                return
+            except (OSError, ValueError):  # closed under us (the pool is stopping)
+                self._end_of_logs()
+
+    def _end_of_logs(self) -> None:
+        self._stderr_open = False
+        with contextlib.suppress(KeyError):
+            self._poll.unregister(self._stderr_fd)  # else poll() would report the hang-up again and again
+        if self._log_tail:
+            self._log_line(self._log_tail)
+            self._log_tail = b""
+
+    def _log_line(self, raw: bytes) -> None:
+        # A record made directly: Logger.info() would first walk the stack for a caller nobody prints, and
+        # a busy node logs at least three lines (START, END, REPORT) per invocation.
+        logger = self._logger
+        logger.handle(logger.makeRecord(logger.name, logging.INFO, str(WORKER_SCRIPT), 0, "%s", (raw.decode("utf-8", "replace"),), None))
 
     def _read_line(self, deadline: float) -> dict[str, Any] | None:
         """The worker's next protocol line, or None if the deadline passed or the worker died."""
-        fd = self._stdout.fileno()
-        while b"\n" not in self._buffer:
+        buffer = self._reply
+        end = buffer.find(b"\n")
+        while end < 0:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if not readable:
+            try:
+                # POLLHUP and POLLERR are reported without asking: a dead worker wakes us and reads as EOF.
+                ready = self._poll.poll(remaining * 1000)
+                if not ready:
+                    return None
+                stdout = self._stdout.fileno()
+                # Output first: what the handler printed before it returned is logged before its reply is read.
+                if any(fd != stdout for fd, _ in ready):
+                    self._forward_logs()
+                if not any(fd == stdout for fd, _ in ready):
+                    continue
+                chunk = os.read(stdout, READ_CHUNK)
+            except (OSError, ValueError):  # the pipe was closed under us (the pool is stopping)
                 return None
-            chunk = os.read(fd, 1 << 20)
             if not chunk:
+                self._forward_logs()  # the worker died: keep its last words (a traceback, a fatal error)
                 return None
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        parsed: dict[str, Any] = json.loads(line)
+            newline = chunk.find(b"\n")  # only the new bytes: a large reply is scanned once, not once per read
+            if newline >= 0:
+                end = len(buffer) + newline
+            buffer += chunk
+        # The worker writes END and REPORT before its reply: they are in the pipe already, log them now.
+        self._forward_logs()
+        parsed: dict[str, Any] = json.loads(buffer[:end])
+        del buffer[: end + 1]
         return parsed
 
     def invoke(self, event: Any, request_id: str) -> dict[str, Any] | None:
@@ -186,10 +242,12 @@ class Worker:
             self.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
-        for stream in (self._stdin, self._stdout):
+        self._forward_logs()
+        with self._log_lock:
+            self._end_of_logs()  # a line without its newline, or output from a child that outlives the worker
+        for stream in (self._stdin, self._stdout, self._stderr):
             with contextlib.suppress(OSError):
                 stream.close()
-        self._log_thread.join(timeout=2)
 
 
 class FunctionPool:

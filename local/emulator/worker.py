@@ -19,6 +19,8 @@ import time
 import traceback
 from typing import Any
 
+LAMBDA_FILE_DESCRIPTORS = 1024  # Lambda's quota per execution environment
+
 
 class LambdaContext:
     """The context object Lambda's Python runtime passes as the handler's second argument."""
@@ -50,7 +52,20 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
+def _lambda_file_limit() -> None:
+    # Lambda gives a function 1,024 file descriptors. The emulator raises its own limit for its sockets and
+    # its workers inherit it: put Lambda's back, so a function that leaks descriptors fails here as it would there.
+    try:
+        import resource
+    except ImportError:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft > LAMBDA_FILE_DESCRIPTORS:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (LAMBDA_FILE_DESCRIPTORS, hard))
+
+
 def main() -> None:
+    _lambda_file_limit()
     code_dir, *layer_dirs = sys.argv[1:]
     sys.path[:0] = [code_dir, *layer_dirs]
     if os.path.isdir(code_dir):
@@ -77,34 +92,35 @@ def main() -> None:
     else:
         init_error = None
     protocol_out.write(json.dumps({"ready": init_error is None, "error": init_error}) + "\n")
+    init_reply = json.dumps(init_error) if init_error is not None else ""
+    memory_size = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
 
     for line in protocol_in:
         request = json.loads(line)
         request_id = request["requestId"]
-        deadline = time.monotonic() + request["remainingMs"] / 1000
         started = time.monotonic()
-        print(f"START RequestId: {request_id} Version: $LATEST", file=sys.stderr, flush=True)
+        deadline = started + request["remainingMs"] / 1000
+        # Written (and flushed) before the handler runs, so its own output follows it in the log.
+        sys.stderr.write(f"START RequestId: {request_id} Version: $LATEST\n")
+        sys.stderr.flush()
         if init_error is not None:
-            reply: dict[str, Any] = init_error
+            reply = init_reply
         else:
             try:
                 result = handler(request["event"], LambdaContext(request_id, deadline))
-                reply = {"ok": True, "result": result}
-                json.dumps(reply)  # a result that is not JSON is a handler error, as on Lambda
+                # Serialising once is also the check: a result that is not JSON is a handler error, as on Lambda.
+                reply = json.dumps({"ok": True, "result": result})
             except BaseException as exc:
-                reply = _error(exc)
-                sys.stderr.write("".join(reply["stackTrace"]))
+                failure = _error(exc)
+                sys.stderr.write("".join(failure["stackTrace"]))
+                reply = json.dumps(failure)
         elapsed_ms = (time.monotonic() - started) * 1000
-        print(f"END RequestId: {request_id}", file=sys.stderr, flush=True)
-        print(
-            f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\tMemory Size: {os.environ['AWS_LAMBDA_FUNCTION_MEMORY_SIZE']} MB",
-            file=sys.stderr,
-            flush=True,
+        # END and REPORT in one write, and before the reply: the runtime logs them with this invocation.
+        sys.stderr.write(
+            f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\tMemory Size: {memory_size} MB\n"
         )
-        try:
-            protocol_out.write(json.dumps(reply, default=str) + "\n")
-        except (TypeError, ValueError) as exc:
-            protocol_out.write(json.dumps(_error(exc)) + "\n")
+        sys.stderr.flush()
+        protocol_out.write(reply + "\n")
 
 
 if __name__ == "__main__":
