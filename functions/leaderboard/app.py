@@ -12,6 +12,8 @@ from quiz.leaderboard.bootstrap import leaderboard_service
 from quiz.leaderboard.kafka_event import board_records
 from quiz.observability import traced_handler
 from quiz.quizzes.domain import normalise_quiz_id
+from quiz.realtime.bootstrap import slice_sender
+from quiz.realtime.fanout import Slice
 
 log = logging.getLogger("quiz.leaderboard")
 MAX_LIMIT = 100
@@ -23,6 +25,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     outcome = leaderboard_service().apply_batch(list(board_records(event)))
     log.info("batch applied: %s", outcome)
     return {"quizzes": outcome.quizzes, "applied": outcome.applied, "rebuilt": outcome.rebuilt, "frames": outcome.frames}
+
+
+@traced_handler("FanoutFunction")
+def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """A slice of a large room's frame, handed over by a pusher (asynchronous invoke): post it, prune the gone."""
+    return slice_sender().send(Slice.parse(event))
 
 
 @traced_handler("LeaderboardHttpFunction")

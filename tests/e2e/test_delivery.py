@@ -3,15 +3,19 @@ the endpoint offers it, boto3's PostToConnection one by one when it does not, an
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 
 import boto3
 import pytest
+import redis
 from websockets.sync.client import ClientConnection, connect
 
+from quiz.realtime.connections import ConnectionRegistry, Membership
 from quiz.realtime.delivery import ManagementApiDelivery
+from quiz.realtime.fanout import BadSlice, Slice, SliceSender
 from tests.emulator.harness import RunningEmulator, start_emulator
 
 pytestmark = pytest.mark.e2e
@@ -66,3 +70,44 @@ def test_one_frame_to_many_and_own_frames_to_each(emu: RunningEmulator, batch: b
             assert json.loads(ws.recv(timeout=10)) == {"type": "your_rank", "rank": i}
     assert (delivery._batch_extension() != {}) is batch
     assert client.calls == (0 if batch else 5 + 4), "the batch extension replaces one call per connection"
+
+
+class RecordingShards:
+    """The shards port: slices handed to other invocations, kept to be sent by a fan-out 'invocation' below."""
+
+    def __init__(self) -> None:
+        self.slices: list[dict[str, object]] = []
+
+    def dispatch(self, connection_ids: list[str], data: bytes) -> None:
+        self.slices.append({"connectionIds": connection_ids, "dataBase64": base64.b64encode(data).decode()})
+
+
+def test_a_large_room_on_aws_is_sharded_across_fan_out_invocations(emu: RunningEmulator, redis_url: str) -> None:
+    """As on AWS (no batch extension): this invocation posts the first shard, each further slice goes to
+    the fan-out function, which posts it and prunes the connections that are gone."""
+    shards = RecordingShards()
+    delivery = ManagementApiDelivery(emu.url + "/dev", client=CountingClient(emu.url + "/dev"), shards=shards, shard_size=2)
+    delivery._batch, _ = {}, delivery._probed.set()
+    registry = ConnectionRegistry(redis.Redis.from_url(redis_url))
+    with ExitStack() as stack:
+        sockets = open_sockets(emu, stack, 5)
+        ids = [cid for cid, _ in sockets]
+        for cid in [*ids, "goneConnId0000="]:
+            registry.add(Membership(cid, "SHARDS", "u"))
+
+        assert delivery.send([*ids, "goneConnId0000="], b'{"type":"leaderboard","seq":7}') == []
+        assert [s["connectionIds"] for s in shards.slices] == [ids[2:4], [ids[4], "goneConnId0000="]]
+        fan_out = SliceSender(ManagementApiDelivery(emu.url + "/dev", client=CountingClient(emu.url + "/dev")), registry)
+        reports = [fan_out.send(Slice.parse(piece)) for piece in shards.slices]  # what each invocation does
+
+        assert reports == [{"delivered": 2, "gone": 0}, {"delivered": 1, "gone": 1}]
+        for _, ws in sockets:
+            assert json.loads(ws.recv(timeout=10)) == {"type": "leaderboard", "seq": 7}
+        assert "goneConnId0000=" not in registry.of_quiz("SHARDS")
+        registry.forget("SHARDS", ids)
+
+
+@pytest.mark.parametrize("event", [{}, {"connectionIds": "abc", "dataBase64": ""}, {"connectionIds": ["a"], "dataBase64": "%%%"}])
+def test_a_malformed_slice_is_refused(event: dict[str, object]) -> None:
+    with pytest.raises(BadSlice):
+        Slice.parse(event)

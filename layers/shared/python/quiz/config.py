@@ -210,6 +210,10 @@ class Settings:
     # than delivery carries (a room of N connections gets at most LEADERBOARD_FANOUT_FRAMES_PER_S / N a second).
     leaderboard_min_interval_ms: int = 100
     leaderboard_fanout_frames_per_s: int = 50_000
+    # On AWS a pusher posts this many connections itself and hands each further slice of a room to an
+    # asynchronous invocation of FANOUT_FUNCTION_NAME (empty: post everything itself).
+    fanout_function_name: str | None = None
+    fanout_shard_size: int = 500
 
     def require(self, field_name: str) -> str:
         """An optional setting that this function needs after all; names the variable when unset."""
@@ -241,6 +245,8 @@ class Settings:
             scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN") or None,
             leaderboard_min_interval_ms=_positive(env, "LEADERBOARD_MIN_INTERVAL_MS", 100),
             leaderboard_fanout_frames_per_s=_positive(env, "LEADERBOARD_FANOUT_FRAMES_PER_S", 50_000),
+            fanout_function_name=env.get("FANOUT_FUNCTION_NAME") or None,
+            fanout_shard_size=_positive(env, "FANOUT_SHARD_SIZE", 500),
         )
 
 

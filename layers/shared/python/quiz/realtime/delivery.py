@@ -2,8 +2,11 @@
 
 One port (`Delivery`), one adapter. On AWS it calls PostToConnection once per connection, in
 parallel over a pooled client; a 410 (GoneException) marks the connection gone and delivery to the
-others continues. Against the local emulator it uses the emulator's batch extension when the
-endpoint offers it, so a tick to a 5,000-player quiz is one HTTP call, not 5,000.
+others continues. A room larger than one invocation posts in good time is sharded: this invocation
+posts the first `shard_size` connections and hands each further slice to a concurrent invocation of
+the fan-out function (`Shards`, an asynchronous Lambda invoke), which posts it and prunes what is gone.
+Against the local emulator it uses the emulator's batch extension when the endpoint offers it, so a
+tick to a 5,000-player quiz is one HTTP call, not 5,000 (and nothing is sharded).
 """
 
 from __future__ import annotations
@@ -42,10 +45,51 @@ def encode(frame: Mapping[str, Any]) -> bytes:
     return json.dumps(frame, separators=(",", ":"), default=str).encode()
 
 
+class Shards(Protocol):
+    def dispatch(self, connection_ids: list[str], data: bytes) -> None:
+        """Have these connections sent ``data`` elsewhere (another invocation); gone ones are pruned there."""
+        ...
+
+
+class LambdaShards:
+    """`Shards` as asynchronous invocations of the fan-out function (one Event invoke per slice).
+
+    An Event invoke is queued by Lambda and retried on failure, and each slice runs in its own
+    execution environment, so a 10,000-player tick posts from ten environments at once."""
+
+    def __init__(self, function_name: str, *, client: Any | None = None) -> None:
+        self._function = function_name
+        self._client = client
+        self._lock = threading.Lock()
+
+    def _lambda(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = boto3.client("lambda", config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2))
+            return self._client
+
+    def dispatch(self, connection_ids: list[str], data: bytes) -> None:
+        payload = {"connectionIds": connection_ids, "dataBase64": base64.b64encode(data).decode()}
+        try:
+            self._lambda().invoke(FunctionName=self._function, InvocationType="Event", Payload=json.dumps(payload).encode())
+        except (BotoCoreError, ClientError) as exc:
+            # Frames are best effort (docs/websocket.md): a lost slice misses one tick, the next one catches up.
+            log.warning("fan-out of %d connections to %s failed: %s", len(connection_ids), self._function, exc)
+
+
 class ManagementApiDelivery:
     """`Delivery` over boto3's ``apigatewaymanagementapi`` client (works against AWS and the emulator)."""
 
-    def __init__(self, endpoint_url: str, *, client: Any | None = None, max_workers: int = 16, region: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoint_url: str,
+        *,
+        client: Any | None = None,
+        max_workers: int = 32,
+        region: str | None = None,
+        shards: Shards | None = None,
+        shard_size: int = 500,
+    ) -> None:
         self._endpoint = endpoint_url.rstrip("/")
         self._client = client or boto3.client(
             "apigatewaymanagementapi",
@@ -59,6 +103,8 @@ class ManagementApiDelivery:
         self._http = PoolManager(maxsize=4, timeout=Timeout(connect=2, read=10))
         self._batch: dict[str, Any] | None = None  # the batch extension's limits, once probed
         self._probed = threading.Event()
+        self._shards = shards
+        self._shard_size = max(1, shard_size)
 
     def _batch_extension(self) -> dict[str, Any]:
         """The local gateway's batch extension, if this endpoint offers it (AWS does not: {})."""
@@ -118,7 +164,7 @@ class ManagementApiDelivery:
         gone: list[str] = []
         if not ext:
             for ids, data in messages:
-                gone.extend(self._one_by_one(ids, data))
+                gone.extend(self._one_by_one(self._shard(ids, data), data))
             return gone
         limit = int(ext.get("maxConnectionIds", 1000))
         grouped = "batch-post-messages" in ext.get("extensions", [])
@@ -128,6 +174,14 @@ class ManagementApiDelivery:
                 lost = [cid for ids, data in chunk for cid in self._one_by_one(ids, data)]
             gone.extend(lost)
         return gone
+
+    def _shard(self, connection_ids: list[str], data: bytes) -> list[str]:
+        """The connections this invocation posts itself; the rest go to concurrent invocations."""
+        if self._shards is None or len(connection_ids) <= self._shard_size:
+            return connection_ids
+        for start in range(self._shard_size, len(connection_ids), self._shard_size):
+            self._shards.dispatch(connection_ids[start : start + self._shard_size], data)
+        return connection_ids[: self._shard_size]
 
 
 def _chunks(messages: list[Message], limit: int, grouped: bool) -> Iterable[list[Message]]:
