@@ -1,0 +1,17 @@
+"""An asyncio load generator for one or many live quizzes: `python -m bench.quiz_load` (see bench/README.md).
+
+One process holds every player's WebSocket (the `websockets` asyncio client) and their HTTP calls
+(`httpx.AsyncClient`). Players are seeded straight into PostgreSQL through the layer's own auth
+adapters (seeding.py), so a 5,000-player run does not spend 5,000 argon2id hashes signing up.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from local.stack import REPO
+
+# The bench seeds accounts through the layer's auth adapters and mints tokens with its TokenService.
+_LAYER = str(REPO / "layers" / "shared" / "python")
+if _LAYER not in sys.path:
+    sys.path.append(_LAYER)

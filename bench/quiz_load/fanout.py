@@ -1,0 +1,150 @@
+"""Fan-out capacity: the same frames to the same number of sockets, twice.
+
+* **ceiling** — a bare `websockets` asyncio server in a subprocess (no product, no JSON handling, no
+  registry) with N clients of this process connected; on "go" it sends M leaderboard-sized frames to all
+  of them with `websockets.broadcast`, as fast as the sockets drain. What this machine, this client and
+  this library can deliver at best.
+* **product** — the same M frames to the quiz's N connections through the emulator's management API
+  batch extension (`POST /@connections`, one call per frame carrying every connection id, as the
+  leaderboard adapter pushes a tick), with the product otherwise idle.
+
+Both are read by the same client code (`LiveConnection`, which parses every frame as it would a
+leaderboard), and both report frames delivered per second, from the first send to the last frame
+in at the clients. The client process's CPU is part of both figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import httpx
+
+from bench.quiz_load.live import LiveConnection
+from local.product import free_port
+
+MAX_IDS_PER_CALL = 10_000  # the batch extension's limit (local/emulator/management.py)
+
+
+def probe_frame(seq: int, participants: int) -> str:
+    """A frame shaped and sized like a `leaderboard` frame with a full top 10 (about 1 KB)."""
+    top = [
+        {"rank": r, "user_id": str(uuid.UUID(int=r)), "display_name": f"Load player {r:05d}", "score": 100_000 - r} for r in range(1, 11)
+    ]
+    frame = {"type": "bench_probe", "quiz_id": "BENCH1", "seq": seq, "participants": participants, "top": top,
+             "server_time": "2025-05-01T10:00:36.512+00:00"}  # fmt: skip
+    return json.dumps(frame)
+
+
+async def _delivery(conns: Sequence[LiveConnection], frames: int, send: Callable[[], Awaitable[None]], timeout: float) -> dict[str, Any]:
+    """Start the sends, then wait until every client has every frame (or the timeout); count what came."""
+    before = sum(c.counts["bench_probe"] for c in conns)
+    expected = frames * len(conns)
+    started = time.monotonic()
+    await send()
+    sent = time.monotonic()
+    until = started + timeout
+    received = 0
+    while time.monotonic() < until:
+        received = sum(c.counts["bench_probe"] for c in conns) - before
+        if received >= expected:
+            break
+        await asyncio.sleep(0.02)
+    last = max((c.last_probe_at for c in conns), default=started)
+    elapsed = max(last - started, 1e-9)
+    return {
+        "connections": len(conns),
+        "frames_each": frames,
+        "frame_bytes": len(probe_frame(0, len(conns)).encode()),
+        "expected": expected,
+        "received": received,
+        "send_s": round(sent - started, 3),
+        "elapsed_s": round(elapsed, 3),
+        "frames_per_s": round(received / elapsed, 1) if received else 0.0,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- ceiling
+
+
+async def ceiling(connections: int, frames: int, *, concurrency: int = 200, timeout: float = 120.0) -> dict[str, Any]:
+    """Frames/s a bare websockets server delivers to `connections` clients of this process."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.quiz_load.ceiling_server", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    conns = [LiveConnection() for _ in range(connections)]
+    try:
+        assert server.stdout is not None
+        await asyncio.wait_for(asyncio.to_thread(server.stdout.readline), 20)  # the server prints "ready" once listening
+        gate = asyncio.Semaphore(concurrency)
+
+        async def open_one(conn: LiveConnection) -> None:
+            async with gate:
+                await conn.open(f"ws://127.0.0.1:{port}/", 30)
+
+        await asyncio.gather(*(open_one(c) for c in conns))
+
+        async def go() -> None:
+            await conns[0].send({"go": frames, "participants": connections})
+
+        return await _delivery(conns, frames, go, timeout)
+    finally:
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+        server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(10)
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+# ---------------------------------------------------------------------------------------------- product
+
+
+async def connection_ids(conns: Sequence[LiveConnection], timeout: float, concurrency: int = 200) -> dict[str, LiveConnection]:
+    """Each socket's API Gateway connection id, as the documented `ping` → `pong` reports it."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def ask(conn: LiveConnection) -> tuple[str, LiveConnection] | None:
+        async with gate:
+            try:
+                _, _, pong = await conn.request({"action": "ping"}, ("pong",), timeout)
+            except (TimeoutError, ConnectionError, OSError):
+                return None
+            return (str(pong["connectionId"]), conn) if pong.get("connectionId") else None
+
+    return dict(pair for pair in await asyncio.gather(*(ask(c) for c in conns)) if pair)
+
+
+async def product_fanout(http: httpx.AsyncClient, conns: Sequence[LiveConnection], frames: int, timeout: float = 120.0) -> dict[str, Any]:
+    """Frames/s the emulator's delivery path (batch extension of @connections) gets to the quiz's sockets."""
+    by_id = await connection_ids(conns, timeout=30)
+    ids = list(by_id)
+    if not ids:
+        return {"error": "no connection answered ping"}
+
+    async def post(seq: int, chunk: list[str]) -> None:
+        reply = await http.post("/@connections", json={"connectionIds": chunk, "data": probe_frame(seq, len(ids))}, timeout=60)
+        reply.raise_for_status()
+
+    async def push() -> None:
+        # every frame's calls at once, as the ceiling's server blasts without waiting for a reply
+        chunks = [ids[i : i + MAX_IDS_PER_CALL] for i in range(0, len(ids), MAX_IDS_PER_CALL)]
+        await asyncio.gather(*(post(seq, chunk) for seq in range(frames) for chunk in chunks))
+
+    result = await _delivery(list(by_id.values()), frames, push, timeout)
+    result["connections_in_quiz"] = len(conns)
+    return result

@@ -1,0 +1,62 @@
+"""The asyncio quiz load generator runs a tiny scenario end to end and writes what it promises.
+
+No timing thresholds (figures are for people: bench/README.md). What is checked is what a player would
+see: every answer acknowledged, every new total shown on the answering player's socket, the question's
+close reaching every player, every fan-out frame delivered; and that the result files hold the figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.quiz_load.cli import measure, parse_args
+from bench.quiz_load.report import machine, summary, table, write_results
+from bench.quiz_load.scenario import ScenarioRun
+from tests.e2e.conftest import Product
+
+pytestmark = pytest.mark.e2e
+
+SCENARIO_FIELDS = (
+    "joined", "join_phase_s", "answers", "timed", "unchanged", "failed", "missed", "refused_in_time", "ack_p50_ms", "ack_p99_ms",
+    "board_p50_ms", "board_p90_ms", "board_p99_ms", "board_max_ms", "close_p50_ms", "close_p99_ms", "frames_per_connection_per_s",
+    "by_question", "fanout", "answers_detail",
+)  # fmt: skip
+
+
+def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
+    args = parse_args(["--players", "5", "--questions", "1", "--spread", "1", "--seed", "7", "--fanout-frames", "5",
+                       "--results", str(tmp_path), "--no-progress", "--time-limit", "240"])  # fmt: skip
+    runs: list[ScenarioRun] = []
+    document: dict[str, Any] = {"settings": {"players": [5]}, "machine": machine()}
+    measure(args, product.base_url, product.database_url, product.keys, runs, document)
+    (run,) = runs
+    figures = summary(run)
+
+    assert run.completed, figures["stopped_by"]
+    assert (figures["joined"], figures["answers"], figures["failed"]) == (5, 5, 0)
+    assert figures["timed"] >= 1 and figures["timed"] + figures["unchanged"] == 5, "each answer was either right (timed) or wrong"
+    assert figures["missed"] == 0, "every new total showed on the answering player's socket"
+    assert all(r.t_board is not None for r in run.records if r.points > 0)
+    assert (figures["close_missing"], len(run.close_delays_ms[1])) == (0, 5), "question_closed reached every player"
+    for probe in ("ceiling", "product"):
+        fan = figures["fanout"][probe]
+        assert fan["received"] == fan["expected"] == 5 * 5, probe
+
+    paths = write_results(runs, document, tmp_path)
+    written = json.loads(paths["json"].read_text())
+    (scenario,) = written["scenarios"]
+    for key in SCENARIO_FIELDS:
+        assert key in scenario, key
+    assert scenario["missed"] == 0 and scenario["board_p50_ms"] is not None and scenario["ack_p50_ms"] is not None
+    assert scenario["fanout"]["ceiling"]["frames_per_s"] > 0 and scenario["fanout"]["product"]["frames_per_s"] > 0
+    assert scenario["fanout"]["ratio"] is not None
+    assert written["seeding"]["accounts"] == 6, "5 players and a host"
+    assert written["machine"]["cpus"] and all(
+        written[k]["uptime"] and len(written[k]["loadavg"]) == 3 for k in ("load_before", "load_after")
+    )
+    assert len(scenario["answers_detail"]) == 5
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "scenario" in table([figures])
