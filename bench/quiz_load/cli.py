@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connect-concurrency", type=int, default=200, help="connect+join handshakes in flight at once (default: 200)")
     p.add_argument("--http-connections", type=int, default=100, help="HTTP connection pool size (default: 100)")
     p.add_argument("--fanout-frames", type=int, default=20, help="frames per socket in the fan-out ceiling and probe (default: 20)")
+    p.add_argument("--warmup", type=int, default=20, help="players of an unmeasured warm-up quiz played first; 0: none (default: 20)")
     p.add_argument("--no-ceiling", action="store_true", help="skip the bare websockets fan-out ceiling")
     p.add_argument("--no-probe", action="store_true", help="skip the product's fan-out probe (batch POST /@connections)")
     p.add_argument("--max-answers", type=int, default=40_000, help="refuse runs planning more answers than this (default: 40000)")
@@ -134,34 +135,60 @@ def _hard_stop(seconds: float) -> Iterator[None]:
 
 
 async def run_all(a: argparse.Namespace, specs: list[ScenarioSpec], base_url: str, seeder: BenchSeeder, runs: list[ScenarioRun],
-                  budget_s: float) -> None:  # fmt: skip
-    """Every scenario in turn, within `budget_s`; each run is appended before it starts (partial ones count)."""
+                  budget_s: float, document: dict[str, Any]) -> None:  # fmt: skip
+    """The warm-up, then every scenario in turn, within `budget_s`; each run is appended as it starts (partial ones count)."""
     limits = httpx.Limits(max_connections=a.http_connections, max_keepalive_connections=a.http_connections)
     try:
         async with asyncio.timeout(budget_s), httpx.AsyncClient(base_url=base_url, limits=limits, timeout=a.request_timeout) as http:
+            if a.warmup:
+                document["warmup"] = await warm_up(a, Target(base_url), http, seeder)
             for spec in specs:
-                players = await asyncio.to_thread(seeder.accounts, "p", spec.connections)
-                hosts = await asyncio.to_thread(seeder.accounts, "h", spec.rooms)
-                ceiling = {} if a.no_ceiling else await fanout.ceiling(spec.connections, a.fanout_frames)
-                driver = ScenarioDriver(Target(base_url), spec, http, progress=not a.no_progress)
-                runs.append(driver.run)
-                driver.run.fanout = {"ceiling": ceiling}
-
-                async def probe(conns: list[LiveConnection], run: ScenarioRun = driver.run) -> None:
-                    run.fanout["product"] = await fanout.product_fanout(http, conns, a.fanout_frames)
-                    run.fanout["board_frame_bytes"] = max((c.board_bytes for c in conns), default=0) or None
-                    run.fanout.update(_ratio(run.fanout))
-
-                try:
-                    await driver.play(players, hosts, after_quiz=None if a.no_probe else probe)
-                except Exception as exc:  # recorded with the scenario; the next one may still run
-                    driver.run.stopped_by = f"{type(exc).__name__}: {exc}"[:300]
-                    print(f"scenario {spec.name} stopped: {driver.run.stopped_by}", file=sys.stderr)
-                print(table([summary(driver.run)]), file=sys.stderr, flush=True)
+                await run_scenario(a, spec, Target(base_url), http, seeder, runs)
+                if len(specs) > 1:
+                    print(table([summary(runs[-1])]), file=sys.stderr, flush=True)
     except TimeoutError:
         if runs and not runs[-1].completed:
             runs[-1].stopped_by = f"time limit ({a.time_limit:.0f} s)"
         print(f"stopped: the time limit of {a.time_limit:.0f} s was reached; writing what was measured", file=sys.stderr)
+
+
+async def warm_up(a: argparse.Namespace, target: Target, http: httpx.AsyncClient, seeder: BenchSeeder) -> dict[str, Any]:
+    """One small unmeasured quiz first, so the scenarios do not pay a fresh emulator's cold starts (its
+    figures are kept in the JSON under "warmup": they are what a cold start costs)."""
+    spec = replace(_spec(a, a.warmup), questions=1, spread_s=0.5, correct_rate=1.0, question_time_s=5, seed=None)
+    players = await asyncio.to_thread(seeder.accounts, "p", spec.connections)
+    hosts = await asyncio.to_thread(seeder.accounts, "h", 1)
+    driver = ScenarioDriver(target, spec, http, progress=False)
+    print(f"warming up: {a.warmup} players, one question ...", file=sys.stderr, flush=True)
+    try:
+        await driver.play(players, hosts)
+    except Exception as exc:  # a failed warm-up is reported, the scenarios still run
+        driver.run.stopped_by = f"{type(exc).__name__}: {exc}"[:300]
+    figures = summary(driver.run)
+    return {k: figures[k] for k in ("players_per_room", "completed", "stopped_by", "join_phase_s", "ack_p50_ms", "ack_p99_ms",
+                                    "board_p50_ms", "board_p99_ms", "missed", "failed")}  # fmt: skip
+
+
+async def run_scenario(a: argparse.Namespace, spec: ScenarioSpec, target: Target, http: httpx.AsyncClient, seeder: BenchSeeder,
+                       runs: list[ScenarioRun]) -> None:  # fmt: skip
+    """Seed, measure the bare ceiling, play the scenario, probe the product's fan-out."""
+    players = await asyncio.to_thread(seeder.accounts, "p", spec.connections)
+    hosts = await asyncio.to_thread(seeder.accounts, "h", spec.rooms)
+    ceiling = {} if a.no_ceiling else await fanout.ceiling(spec.connections, a.fanout_frames)
+    driver = ScenarioDriver(target, spec, http, progress=not a.no_progress)
+    runs.append(driver.run)
+    driver.run.fanout = {"ceiling": ceiling}
+
+    async def probe(conns: list[LiveConnection]) -> None:
+        driver.run.fanout["product"] = await fanout.product_fanout(http, conns, a.fanout_frames)
+        driver.run.fanout["board_frame_bytes"] = max((c.board_bytes for c in conns), default=0) or None
+        driver.run.fanout.update(_ratio(driver.run.fanout))
+
+    try:
+        await driver.play(players, hosts, after_quiz=None if a.no_probe else probe)
+    except Exception as exc:  # recorded with the scenario; the next one may still run
+        driver.run.stopped_by = f"{type(exc).__name__}: {exc}"[:300]
+        print(f"scenario {spec.name} stopped: {driver.run.stopped_by}", file=sys.stderr)
 
 
 def _ratio(fan: dict[str, Any]) -> dict[str, Any]:
@@ -192,7 +219,7 @@ def measure(
     document["load_before"] = load_average()
     seeder = BenchSeeder(database_url, keys)
     try:
-        run_loop(run_all(a, scenarios(a), base_url, seeder, runs, a.time_limit if budget_s is None else budget_s))
+        run_loop(run_all(a, scenarios(a), base_url, seeder, runs, a.time_limit if budget_s is None else budget_s, document))
     finally:
         document["seeding"] = asdict(seeder.report)
         document["load_after"] = load_average()

@@ -115,7 +115,13 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
             f" = {ratio:.2f}" if ratio is not None else ""
         )
         row = " ".join(f"{(f'{s[k]:.2f}' if k == 'frames_per_connection_per_s' else f(s[k])):>{w}}" for _, k, w in cols)
-        lines.append(f"{row}  {fanout}" + ("" if s["completed"] else "  (incomplete)"))
+        lines.append(f"{row}  {fanout}" + ("" if s["completed"] else f"  (incomplete: {s['stopped_by']})"))
+        for q in s["by_question"] if len(s["by_question"]) > 1 else ():
+            lines.append(
+                f"{'':>9} question {q['question']}: ack p50/p99 {f(q['ack_p50_ms'])}/{f(q['ack_p99_ms'])}, board p50/p90/p99/max "
+                f"{f(q['board_p50_ms'])}/{f(q['board_p90_ms'])}/{f(q['board_p99_ms'])}/{f(q['board_max_ms'])}, "
+                f"{q['board_within_250ms']} within 250 ms, missed {q['missed']}, close p50/p99 {f(q['close_p50_ms'])}/{f(q['close_p99_ms'])}"
+            )
     lines.append(
         "ms; ack = answer sent → answer_result; brd = answer_result → first frame showing the new total (leaderboard or your_rank);"
         " refInT = sent before the deadline yet refused question_closed; cls = deadline → question_closed at the players"

@@ -27,7 +27,7 @@ SCENARIO_FIELDS = (
 
 
 def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
-    args = parse_args(["--players", "5", "--questions", "1", "--spread", "1", "--seed", "7", "--fanout-frames", "5",
+    args = parse_args(["--players", "5", "--questions", "1", "--spread", "1", "--seed", "7", "--fanout-frames", "5", "--warmup", "2",
                        "--results", str(tmp_path), "--no-progress", "--time-limit", "240"])  # fmt: skip
     runs: list[ScenarioRun] = []
     document: dict[str, Any] = {"settings": {"players": [5]}, "machine": machine()}
@@ -53,7 +53,8 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
     assert scenario["missed"] == 0 and scenario["board_p50_ms"] is not None and scenario["ack_p50_ms"] is not None
     assert scenario["fanout"]["ceiling"]["frames_per_s"] > 0 and scenario["fanout"]["product"]["frames_per_s"] > 0
     assert scenario["fanout"]["ratio"] is not None
-    assert written["seeding"]["accounts"] == 6, "5 players and a host"
+    assert written["seeding"]["accounts"] == 6 + 3, "5 players and a host, after a warm-up of 2 players and a host"
+    assert written["warmup"]["completed"] and written["warmup"]["missed"] == 0
     assert written["machine"]["cpus"] and all(
         written[k]["uptime"] and len(written[k]["loadavg"]) == 3 for k in ("load_before", "load_after")
     )
