@@ -67,7 +67,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--close-timeout", type=float, default=15.0, help="s after a deadline to wait for question_closed")
     p.add_argument("--connect-concurrency", type=int, default=200, help="connect+join handshakes in flight at once (default: 200)")
     p.add_argument("--http-connections", type=int, default=100, help="HTTP connection pool size (default: 100)")
-    p.add_argument("--fanout-frames", type=int, default=20, help="frames per socket in the fan-out ceiling and probe (default: 20)")
+    p.add_argument(
+        "--fanout-frames", type=int, default=None,
+        help="frames per socket in the fan-out ceiling and probe (default: enough for ~40,000 frames in all, 20 to 200)",
+    )  # fmt: skip
     p.add_argument("--warmup", type=int, default=20, help="players of an unmeasured warm-up quiz played first; 0: none (default: 20)")
     p.add_argument("--no-ceiling", action="store_true", help="skip the bare websockets fan-out ceiling")
     p.add_argument("--no-probe", action="store_true", help="skip the product's fan-out probe (batch POST /@connections)")
@@ -174,13 +177,14 @@ async def run_scenario(a: argparse.Namespace, spec: ScenarioSpec, target: Target
     """Seed, measure the bare ceiling, play the scenario, probe the product's fan-out."""
     players = await asyncio.to_thread(seeder.accounts, "p", spec.connections)
     hosts = await asyncio.to_thread(seeder.accounts, "h", spec.rooms)
-    ceiling = {} if a.no_ceiling else await fanout.ceiling(spec.connections, a.fanout_frames)
+    frames = a.fanout_frames or fanout.frames_for(spec.connections)
+    ceiling = {} if a.no_ceiling else await fanout.ceiling(spec.connections, frames)
     driver = ScenarioDriver(target, spec, http, progress=not a.no_progress)
     runs.append(driver.run)
     driver.run.fanout = {"ceiling": ceiling}
 
     async def probe(conns: list[LiveConnection]) -> None:
-        driver.run.fanout["product"] = await fanout.product_fanout(http, conns, a.fanout_frames)
+        driver.run.fanout["product"] = await fanout.product_fanout(http, conns, frames)
         driver.run.fanout["board_frame_bytes"] = max((c.board_bytes for c in conns), default=0) or None
         driver.run.fanout.update(_ratio(driver.run.fanout))
 

@@ -6,7 +6,7 @@
   this library can deliver at best.
 * **product** — the same M frames to the quiz's N connections through the emulator's management API
   batch extension (`POST /@connections`, one call per frame carrying every connection id, as the
-  leaderboard adapter pushes a tick), with the product otherwise idle.
+  leaderboard adapter pushes a tick; all M calls at once), with the product otherwise idle.
 
 Both are read by the same client code (`LiveConnection`, which parses every frame as it would a
 leaderboard), and both report frames delivered per second, from the first send to the last frame
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import subprocess
 import sys
 import time
@@ -31,6 +32,13 @@ from bench.quiz_load.live import LiveConnection
 from local.product import free_port
 
 MAX_IDS_PER_CALL = 10_000  # the batch extension's limit (local/emulator/management.py)
+FRAMES_IN_ALL = 40_000  # enough frames for a figure that is not just start-up; at most 200 per socket (the
+MAX_FRAMES_EACH = 200  # emulator closes a socket with more than 1,024 frames waiting for it)
+
+
+def frames_for(connections: int) -> int:
+    """Frames per socket for the fan-out measures: ~40,000 in all, 20 to 200 per socket."""
+    return max(20, min(MAX_FRAMES_EACH, math.ceil(FRAMES_IN_ALL / max(1, connections))))
 
 
 def probe_frame(seq: int, participants: int) -> str:
@@ -56,7 +64,7 @@ async def _delivery(conns: Sequence[LiveConnection], frames: int, send: Callable
         received = sum(c.counts["bench_probe"] for c in conns) - before
         if received >= expected:
             break
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
     last = max((c.last_probe_at for c in conns), default=started)
     elapsed = max(last - started, 1e-9)
     return {
