@@ -158,17 +158,19 @@ async def run_all(a: argparse.Namespace, specs: list[ScenarioSpec], base_url: st
 async def warm_up(a: argparse.Namespace, target: Target, http: httpx.AsyncClient, seeder: BenchSeeder) -> dict[str, Any]:
     """One small unmeasured quiz first, so the scenarios do not pay a fresh emulator's cold starts (its
     figures are kept in the JSON under "warmup": they are what a cold start costs)."""
-    spec = replace(_spec(a, a.warmup), questions=1, spread_s=0.5, correct_rate=1.0, question_time_s=5, seed=None)
+    rooms = min(a.rooms, 8)  # several rooms close their questions at once: warm as many clock workers
+    spec = replace(_spec(a, math.ceil(a.warmup / rooms)), rooms=rooms, questions=1, spread_s=0.5, correct_rate=1.0, question_time_s=5)
     players = await asyncio.to_thread(seeder.accounts, "p", spec.connections)
-    hosts = await asyncio.to_thread(seeder.accounts, "h", 1)
+    hosts = await asyncio.to_thread(seeder.accounts, "h", spec.rooms)
     driver = ScenarioDriver(target, spec, http, progress=False)
-    print(f"warming up: {a.warmup} players, one question ...", file=sys.stderr, flush=True)
+    print(f"warming up: {spec.connections} players in {rooms} quiz(zes), one question ...", file=sys.stderr, flush=True)
     try:
         await driver.play(players, hosts)
     except Exception as exc:  # a failed warm-up is reported, the scenarios still run
         driver.run.stopped_by = f"{type(exc).__name__}: {exc}"[:300]
+        print(f"the warm-up failed: {driver.run.stopped_by}", file=sys.stderr)
     figures = summary(driver.run)
-    return {k: figures[k] for k in ("players_per_room", "completed", "stopped_by", "join_phase_s", "ack_p50_ms", "ack_p99_ms",
+    return {k: figures[k] for k in ("rooms", "players_per_room", "completed", "stopped_by", "join_phase_s", "ack_p50_ms", "ack_p99_ms",
                                     "board_p50_ms", "board_p99_ms", "missed", "failed")}  # fmt: skip
 
 
