@@ -52,7 +52,8 @@ def answer_figures(records: Sequence[AnswerRecord], close_delays_ms: Sequence[fl
     return {
         "answers": len(records), "acknowledged": len(acked), "timed": len(timed),
         "unchanged": sum(1 for r in acked if not r.refused and r.points == 0),
-        "failed": sum(1 for r in records if r.t_ack is None),
+        "failed": sum(1 for r in records if r.t_ack is None and (r.t_sent or r.error)),  # no reply, or no question_opened
+        "not_sent": sum(1 for r in records if r.t_ack is None and not r.t_sent and not r.error),  # the run stopped first
         "refused": sum(refusals.values()), "refusals": dict(refusals),
         "refused_in_time": sum(1 for r in records if r.error == "question_closed" and r.sent_wall and r.sent_in_time),
         "sent_after_deadline": sum(1 for r in records if r.sent_wall and not r.sent_in_time),
