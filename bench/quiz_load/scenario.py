@@ -161,13 +161,8 @@ class ScenarioDriver:
         after_quiz: Callable[[list[LiveConnection]], Awaitable[None]] | None = None,
     ) -> ScenarioRun:
         """The whole scenario (then `after_quiz` with the players' sockets still open); sockets are closed whatever happens."""
-        spec = self.spec
         self.run.started_at = datetime.now().astimezone().isoformat(timespec="seconds")
-        self.rooms = [
-            Room(r, hosts[r], [Player(r, i, players[r * spec.players + i], _via(i, spec.answer_via), LiveConnection(
-                players[r * spec.players + i].user_id)) for i in range(spec.players)])
-            for r in range(spec.rooms)
-        ]  # fmt: skip
+        self.rooms = [self._room(r, hosts[r], players) for r in range(self.spec.rooms)]
         try:
             await self.create_quizzes()
             await self.join_everyone()
@@ -178,6 +173,12 @@ class ScenarioDriver:
         finally:
             await self.close_everything()
         return self.run
+
+    def _room(self, index: int, host: BenchAccount, accounts: list[BenchAccount]) -> Room:
+        """Room `index` seats the index-th slice of the player accounts."""
+        size = self.spec.players
+        seats = enumerate(accounts[index * size : (index + 1) * size])
+        return Room(index, host, [Player(index, i, a, _via(i, self.spec.answer_via), LiveConnection(a.user_id)) for i, a in seats])
 
     async def create_quizzes(self) -> None:
         document = quiz_document(self.spec.questions, self.spec.question_time_s)
