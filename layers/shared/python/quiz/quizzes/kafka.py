@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -32,7 +33,10 @@ class KafkaScorePublisher:
             self._producer = KafkaProducer(
                 bootstrap_servers=self._bootstrap.split(","),
                 acks="all",
-                linger_ms=2,
+                # No waiting for more records to batch: each container sends one answer's record at a
+                # time and waits for its acknowledgement; records of concurrent callers still share a
+                # request while one is in flight.
+                linger_ms=0,
                 retries=3,
                 request_timeout_ms=ms,
                 max_block_ms=ms,
@@ -47,6 +51,9 @@ class KafkaScorePublisher:
             self._producer.close()
 
     def publish(self, events: list[OutboxEvent]) -> list[int]:
+        """Send the events and wait, up to the timeout, for the broker to acknowledge these records
+        (acks=all); returns the outbox ids it acknowledged. Only this call's records are waited for,
+        not a flush of everything other threads have in flight."""
         producer = self._connected()
         sent = []
         for e in events:
@@ -62,15 +69,12 @@ class KafkaScorePublisher:
                 log.warning("publish of %s not accepted: %s; the outbox relay will retry", e.event_id, exc)
                 break
             sent.append((e.id, future))
-        try:
-            producer.flush(timeout=self._timeout)
-        except KafkaError as exc:  # keep the acknowledgements already received
-            log.warning("flush did not finish: %s; unacknowledged events stay in the outbox", exc)
+        deadline = time.monotonic() + self._timeout
         acked = []
         for outbox_id, future in sent:
             try:
-                future.get(timeout=0)
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
                 acked.append(outbox_id)
-            except KafkaError as exc:
+            except KafkaError as exc:  # includes the timeout: unacknowledged events stay in the outbox
                 log.warning("publish of outbox row %s failed: %s; the outbox relay will retry", outbox_id, exc)
         return acked
