@@ -11,6 +11,7 @@ from quiz.errors import BadRequest, NotFound, QuizError
 from quiz.http import Event, Response, api_handler, header, json_body, json_response, path_param
 from quiz.observability import traced_handler
 from quiz.quizzes.bootstrap import quiz_service
+from quiz.quizzes.request_time import received_at
 
 Route = Callable[[Principal, Event], tuple[int, Any] | tuple[int, Any, dict[str, str]]]
 
@@ -20,7 +21,10 @@ def _answer(p: Principal, e: Event) -> tuple[int, Any, dict[str, str]]:
     key = header(e, "Idempotency-Key")
     if key is None:
         raise IdempotencyKeyRequired()
-    result = quiz_service().answer(p, path_param(e, "quiz_id"), body.get("question_id"), body.get("answer"), key)
+    # The answer's time is when API Gateway received it (requestContext), never a field of the body.
+    result = quiz_service().answer(
+        p, path_param(e, "quiz_id"), body.get("question_id"), body.get("answer"), key, received_at=received_at(e)
+    )
     # The body of a retry is the first reply's; the header tells a client it was a replay.
     return 200, result.body(), ({"Idempotent-Replayed": "true"} if result.replayed else {})
 
@@ -79,7 +83,8 @@ def ws_handler(event: Event, context: Any) -> Response:
             raise BadRequest("send quiz_id, question_id and answer")
         if echo is not None and not isinstance(echo, str):
             raise BadRequest("request_id must be a string (1 to 128 characters)", details={"field": "request_id"})
-        result = quiz_service().answer(ws_principal(event), body["quiz_id"], body.get("question_id"), body.get("answer"), echo)
+        player, arrived = ws_principal(event), received_at(event)
+        result = quiz_service().answer(player, body["quiz_id"], body.get("question_id"), body.get("answer"), echo, received_at=arrived)
         frame: dict[str, Any] = {"type": "answer_result", **result.body()}
     except QuizError as exc:
         frame = {"type": "error", "action": "answer", **exc.to_body()["error"]}

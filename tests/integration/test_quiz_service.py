@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -19,6 +19,7 @@ import pytest
 from quiz import db
 from quiz.auth import Principal, Role
 from quiz.errors import QuizError
+from quiz.quizzes.domain import AnswerResult
 from quiz.quizzes.kafka import KafkaScorePublisher
 from quiz.quizzes.postgres import OutboxEvent, PostgresQuizStore
 from quiz.quizzes.service import QuizService
@@ -241,6 +242,7 @@ def test_a_whole_quiz_with_several_players(
         ("answer", 2, typed_ana.total),
     ]
     assert all(h.get("event_id") == e["event_id"].encode() for _, e, h in events)
+    assert service.relay(older_than_s=0) <= 1, "answers leave marking to the container's next one: the last waits for the relay"
     with psycopg.connect(database_url) as conn:
         pending = conn.execute("SELECT count(*) FROM outbox WHERE key = %s AND published_at IS NULL", (quiz_id,)).fetchone()
     assert pending == (0,)
@@ -395,3 +397,174 @@ def test_a_retried_next_moves_once(store: PostgresQuizStore, publisher: KafkaSco
     with pytest.raises(QuizError) as err:
         service.next(host, quiz_id, from_question_id="2")
     assert code_of(err) == (400, "bad_request")
+
+
+# ---------------------------------------------------------------------------- fair time (issue 9)
+
+ONE_QUESTION = {**QUIZ, "streak_bonus": 0, "questions": [{**QUIZ["questions"][0], "time_limit_s": 30}]}
+
+
+def _question_times(database_url: str, quiz_id: str, position: int = 1) -> tuple[datetime, datetime, datetime | None]:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT opened_at, deadline, closed_at FROM questions WHERE quiz_id = %s AND position = %s", (quiz_id, position)
+        ).fetchone()
+    assert row
+    return row
+
+
+def _stored(database_url: str, quiz_id: str, user: Principal) -> tuple[Any, ...] | None:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT a.points, a.elapsed_ms, a.answered_at, p.total, p.reached_at FROM answers a"
+            " JOIN participants p USING (quiz_id, user_id) WHERE a.quiz_id = %s AND a.user_id = %s",
+            (quiz_id, user.user_id),
+        ).fetchone()
+
+
+def test_an_answer_received_before_the_deadline_but_processed_after_it_counts_on_its_request_time(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str
+) -> None:
+    notifier = RecordingNotifier()
+    service = QuizService(store, publisher, notifier, RecordingTimer())
+    quiz_id, _host, ana = started_quiz(service, database_url, ONE_QUESTION)
+    ben = make_user(database_url, "Ben")
+    service.join(ben, quiz_id)
+    with psycopg.connect(database_url) as conn:  # the question opened 40 s ago: its 30 s are over
+        conn.execute(
+            "UPDATE questions SET opened_at = clock_timestamp() - interval '40 s', deadline = clock_timestamp() - interval '10 s'"
+            " WHERE quiz_id = %s",
+            (quiz_id,),
+        )
+    opened_at, deadline, _ = _question_times(database_url, quiz_id)
+
+    # Ana's answer reached the API 5 s into the question and waited for a worker until after the deadline.
+    result = service.answer(ana, quiz_id, 1, 1, "ana-1", received_at=opened_at + timedelta(seconds=5))
+    assert (result.correct, result.elapsed_ms, result.points) == (True, 5000, 917), "round(1000 × (1 − 5/30/2))"
+    assert _stored(database_url, quiz_id, ana) == (917, 5000, opened_at + timedelta(seconds=5), 917, opened_at + timedelta(seconds=5))
+    assert notifier.personal == [], "the question is not closed yet: its close will carry the result"
+
+    # Ben's reached the API at the deadline: too late, and nothing changes.
+    for received in (deadline, deadline + timedelta(milliseconds=1)):
+        with pytest.raises(QuizError) as err:
+            service.answer(ben, quiz_id, 1, 1, f"ben-{received}", received_at=received)
+        assert code_of(err) == (409, "question_closed")
+    assert _stored(database_url, quiz_id, ben) is None
+
+    assert service.close_due(quiz_id, 1) is True
+    closed = notifier.personal[-1]
+    assert closed[str(ana.user_id)]["your_result"] == {"answered": True, "correct": True, "points": 917, "total": 917}
+    assert closed[str(ben.user_id)]["your_result"]["answered"] is False
+
+
+def test_equal_answers_received_together_score_the_same_however_far_apart_they_are_processed(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str
+) -> None:
+    service = QuizService(store, publisher, RecordingNotifier(), RecordingTimer())
+    quiz_id, _host, ana = started_quiz(service, database_url, ONE_QUESTION)
+    ben = make_user(database_url, "Ben")
+    service.join(ben, quiz_id)
+    arrived = store.now()  # both reached the API now; a busy worker gets to Ben's 300 ms later
+    first = service.answer(ana, quiz_id, 1, 1, "ana-1", received_at=arrived)
+    time.sleep(0.3)
+    second = service.answer(ben, quiz_id, 1, 1, "ben-1", received_at=arrived)
+    assert (first.points, first.elapsed_ms) == (second.points, second.elapsed_ms)
+    ana_row, ben_row = _stored(database_url, quiz_id, ana), _stored(database_url, quiz_id, ben)
+    assert ana_row is not None and ben_row is not None
+    assert ana_row[4] == ben_row[4] == arrived, "both reached their score at the same moment: the board ties them by that"
+
+
+def test_an_answer_received_before_the_host_moved_on_counts_and_its_player_gets_their_result_again(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str
+) -> None:
+    notifier = RecordingNotifier()
+    service = QuizService(store, publisher, notifier, RecordingTimer())
+    quiz_id, host, ana = started_quiz(service, database_url)
+    ben = make_user(database_url, "Ben")
+    service.join(ben, quiz_id)
+    arrived = store.now()  # Ana's answer reached the API, then the host's next overtook it in the queue
+    service.next(host, quiz_id)
+    (announced,) = notifier.personal
+    assert announced[str(ana.user_id)]["your_result"]["answered"] is False, "the close did not see it yet"
+    _, _, closed_at = _question_times(database_url, quiz_id)
+    assert closed_at is not None and arrived < closed_at
+
+    result = service.answer(ana, quiz_id, 1, 1, "ana-1", received_at=arrived)
+    assert result.correct and result.points > 900
+    assert notifier.personal[-1] == {
+        str(ana.user_id): {
+            **announced[str(ana.user_id)],
+            "your_result": {"answered": True, "correct": True, "points": result.points, "total": result.total},
+        }
+    }, "only Ana's own frame, again, now with her result"
+
+    pushes = len(notifier.personal)
+    with pytest.raises(QuizError) as err:
+        service.answer(ben, quiz_id, 1, 1, "ben-1", received_at=closed_at)
+    assert code_of(err) == (409, "question_closed"), "received once the host had moved on"
+    assert service.answer(ana, quiz_id, 1, 1, "ana-1", received_at=arrived).replayed
+    assert len(notifier.personal) == pushes, "a refusal or a replay pushes nothing"
+
+
+# ---------------------------------------------------------------------------- the outbox on the answer path
+
+
+def test_the_answer_path_leaves_marking_to_the_next_transaction_and_the_relay_heals_the_rest(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str, topic: str, kafka_bootstrap: str
+) -> None:
+    service = QuizService(store, publisher, RecordingNotifier(), RecordingTimer())
+    quiz_id, _host, ana = started_quiz(service, database_url)
+    ben = make_user(database_url, "Ben")
+    service.join(ben, quiz_id)
+
+    def unmarked() -> list[str]:
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(
+                "SELECT payload->>'user_id' FROM outbox WHERE key = %s AND published_at IS NULL ORDER BY id", (quiz_id,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    service.answer(ana, quiz_id, 1, 1, "ana-1")
+    assert unmarked() == [str(ana.user_id)], "published (acknowledged), marked later"
+    service.answer(ben, quiz_id, 1, 0, "ben-1")
+    assert unmarked() == [str(ben.user_id)], "Ben's answer's transaction marked Ana's row"
+    answers = [e for _, e, _ in events_on(topic, kafka_bootstrap, expected=4) if e.get("reason") == "answer"]
+    assert len(answers) == 2, "both reached Kafka before their answers were acknowledged"
+
+    # This container goes quiet (or is frozen, or dies): the relay republishes the unmarked row, a
+    # duplicate that consumers ignore by version; nothing is lost, nothing counts twice.
+    assert service.relay(older_than_s=0) == 1 and unmarked() == []
+    again = [e for _, e, _ in events_on(topic, kafka_bootstrap, expected=5) if e.get("reason") == "answer"]
+    assert len(again) == 3 and again[2] == again[1], "the same event (id, total, version) again"
+
+
+def test_an_answer_received_before_a_racing_close_waits_for_it_then_counts(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str
+) -> None:
+    import threading
+
+    notifier = RecordingNotifier()
+    service = QuizService(store, publisher, notifier, RecordingTimer())
+    quiz_id, _host, ana = started_quiz(service, database_url)
+    arrived = store.now()
+    outcome: list[object] = []
+    with psycopg.connect(database_url) as closer:
+        # the host's `next` has closed question 1, after Ana's answer reached the API, but not committed yet
+        closer.execute("UPDATE questions SET closed_at = clock_timestamp() WHERE quiz_id = %s AND position = 1", (quiz_id,))
+
+        def answer() -> None:
+            try:
+                outcome.append(service.answer(ana, quiz_id, 1, 1, "racing", received_at=arrived))
+            except QuizError as exc:
+                outcome.append(exc.code)
+
+        racer = threading.Thread(target=answer)
+        racer.start()
+        racer.join(timeout=1.5)
+        assert racer.is_alive(), "the answer's write waits for the close to commit or roll back"
+        closer.commit()
+    racer.join(timeout=10)
+    (result,) = outcome
+    assert isinstance(result, AnswerResult) and result.correct, "judged again on the committed close: it arrived before it"
+    assert notifier.personal[-1][str(ana.user_id)]["your_result"]["answered"] is True
+    assert _stored(database_url, quiz_id, ana) is not None

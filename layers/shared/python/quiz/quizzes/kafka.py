@@ -9,7 +9,7 @@ import time
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from quiz.quizzes.postgres import OutboxEvent
+from quiz.quizzes.outbox import OutboxEvent
 
 log = logging.getLogger("quiz.kafka")
 

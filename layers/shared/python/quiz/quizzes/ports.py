@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from quiz.quizzes.postgres import OutboxEvent
+from quiz.quizzes.outbox import OutboxEvent
 
 
 class ScorePublisher(Protocol):

@@ -1,4 +1,5 @@
-"""PostgreSQL adapter of the quiz store. PostgreSQL's clock is the one clock every decision uses.
+"""PostgreSQL adapter of the quiz store. PostgreSQL's clock is the one clock every decision uses, but
+for an answer's arrival, which API Gateway stamps (see `quiz.quizzes.judging`).
 
 Every state change that others must hear about writes its outbox row in the same transaction.
 """
@@ -6,12 +7,11 @@ Every state change that others must hear about writes its outbox row in the same
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg.rows import dict_row, tuple_row
@@ -28,7 +28,9 @@ from quiz.quizzes.domain import (
     new_quiz_id,
     score_event,
 )
-from quiz.quizzes.scoring import award
+from quiz.quizzes.judging import Judgement, QuestionTimes, StreakSoFar, judge
+from quiz.quizzes.outbox import MARK_PUBLISHED, AckedRows, enqueue, new_event_id, trace_headers
+from quiz.quizzes.outbox import OutboxEvent as OutboxEvent  # where it was first defined: importers keep working
 
 Row = dict[str, Any]
 
@@ -48,13 +50,12 @@ class Participant:
 
 
 @dataclass(frozen=True)
-class OutboxEvent:
-    id: int
-    event_id: str
-    topic: str
-    key: str
-    payload: dict[str, Any]
-    headers: dict[str, str]
+class RecordedAnswer:
+    result: AnswerResult
+    event: OutboxEvent | None  # None for a replay: nothing new to publish
+    # The question, when it had already been closed (its question_closed frames possibly sent) by the
+    # time this answer, received before the close, was recorded: the player's own frame is stale.
+    closed_before: Question | None = None
 
 
 def _question(row: Row) -> Question:
@@ -83,12 +84,29 @@ def _participant(row: Row) -> Participant:
     )
 
 
+def _replayed(ctx: Row, quiz_id: str, position: int, given: Any) -> AnswerResult:
+    """The stored result of the answer this idempotency key first sent; the key may not change the answer."""
+    if ctx["prior_position"] != position or ctx["prior_given"] != json.dumps(given):
+        raise IdempotencyKeyReused()
+    return AnswerResult(
+        quiz_id,
+        position,
+        ctx["prior_correct"],
+        ctx["prior_points"],
+        ctx["prior_total"],
+        ctx["prior_elapsed_ms"],
+        ctx["prior_streak"],
+        replayed=True,
+    )
+
+
 class PostgresQuizStore:
     """Quizzes, participants, answers and the outbox in PostgreSQL."""
 
     def __init__(self, pool: ConnectionPool, scores_topic: str) -> None:
         self._pool = pool
         self._topic = scores_topic
+        self._acked = AckedRows()
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Row]]:
@@ -100,6 +118,23 @@ class PostgresQuizStore:
                         yield conn  # type: ignore[misc]
                 finally:
                     conn.row_factory = tuple_row  # the pool is shared with other adapters
+        except psycopg.OperationalError as exc:
+            raise DependencyUnavailable("the database is unavailable; retry shortly") from exc
+
+    @contextmanager
+    def _autocommit(self) -> Iterator[psycopg.Connection[Row]]:
+        """Each statement its own transaction: no BEGIN and COMMIT round trips around it (the answer
+        path's read and its one writing statement)."""
+        try:
+            with self._pool.connection() as conn:
+                conn.row_factory = dict_row  # type: ignore[assignment]
+                conn.autocommit = True
+                try:
+                    yield conn  # type: ignore[misc]
+                finally:
+                    with suppress(psycopg.Error):  # a broken connection: the pool discards it
+                        conn.autocommit = False
+                    conn.row_factory = tuple_row
         except psycopg.OperationalError as exc:
             raise DependencyUnavailable("the database is unavailable; retry shortly") from exc
 
@@ -368,108 +403,129 @@ class PostgresQuizStore:
     # ------------------------------------------------------------------ answers
 
     def record_answer(
-        self, quiz_id: str, position: int, user_id: str, given: str | int, idempotency_key: str | None
-    ) -> tuple[AnswerResult, OutboxEvent | None]:
-        """Judge and store one answer with the new total and its outbox row, in one transaction."""
-        with self._tx() as conn:
-            # The player's row is the lock: a concurrent retry of the same request waits here, then
-            # finds the first one's answer by its key and replays it instead of seeing a conflict.
-            member = conn.execute(
-                "SELECT * FROM participants WHERE quiz_id = %s AND user_id = %s FOR UPDATE", (quiz_id, user_id)
-            ).fetchone()
-            if idempotency_key is not None:
-                prior = conn.execute(
-                    "SELECT * FROM answers WHERE quiz_id = %s AND user_id = %s AND idempotency_key = %s",
-                    (quiz_id, user_id, idempotency_key),
-                ).fetchone()
-                if prior is not None:
-                    if prior["position"] != position or prior["given"] != json.dumps(given):
-                        raise IdempotencyKeyReused()
-                    return self._stored_result(conn, quiz_id, prior), None
-            quiz_row = conn.execute("SELECT status, streak_bonus FROM quizzes WHERE id = %s", (quiz_id,)).fetchone()
-            if quiz_row is None:
-                raise NotFound(f"no quiz with id {quiz_id}", details={"quiz_id": quiz_id})
-            if member is None or member["status"] != "active":
-                raise NotAParticipant()
-            q = conn.execute(
-                # FOR SHARE: a concurrent next/end that closes this question waits for this answer (or
-                # this answer waits for the close and then sees it), so question_closed never misses it.
-                "SELECT *, clock_timestamp() AS now FROM questions WHERE quiz_id = %s AND position = %s FOR SHARE",
-                (quiz_id, position),
-            ).fetchone()
-            if q is None:
-                raise UnknownQuestion(position)
-            if q["opened_at"] is None:
-                raise QuestionNotOpen(position)
-            question = _question(q)
-            given = question.check_answer_shape(given)
-            already = conn.execute(
-                "SELECT 1 FROM answers WHERE quiz_id = %s AND position = %s AND user_id = %s", (quiz_id, position, user_id)
-            ).fetchone()
-            if already is not None:
-                raise AlreadyAnswered(position)
-            now: datetime = q["now"]
-            if q["closed_at"] is not None or now >= q["deadline"]:
-                raise QuestionClosed(position)
-            correct = question.is_correct(given)
-            elapsed_ms = int((now - q["opened_at"]).total_seconds() * 1000)
-            consecutive = member["last_correct_position"] == position - 1 and member["streak"] > 0
-            streak = (member["streak"] + 1 if consecutive else 1) if correct else 0
-            points = award(
-                correct=correct,
-                points=question.points,
-                elapsed_ms=elapsed_ms,
-                limit_ms=question.time_limit_ms,
-                streak_bonus=quiz_row["streak_bonus"],
-                streak=streak,
-            )
-            row = conn.execute(
-                "UPDATE participants SET total = total + %s, version = version + 1, streak = %s,"
-                " last_correct_position = CASE WHEN %s THEN %s ELSE last_correct_position END,"
-                " reached_at = CASE WHEN %s > 0 THEN %s ELSE reached_at END"
-                " WHERE quiz_id = %s AND user_id = %s RETURNING *",
-                (points, streak, correct, position, points, now, quiz_id, user_id),
-            ).fetchone()
-            assert row
-            participant = _participant(row)
-            conn.execute(
-                "INSERT INTO answers (quiz_id, position, user_id, idempotency_key, given, correct, points, elapsed_ms,"
-                " total_after, version_after, streak_after, answered_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    quiz_id,
-                    position,
-                    user_id,
-                    idempotency_key,
-                    json.dumps(given),
-                    correct,
-                    points,
-                    elapsed_ms,
-                    participant.total,
-                    participant.version,
-                    streak,
-                    now,
-                ),
-            )
-            event = self._enqueue(conn, quiz_id, participant, reason="answer", question_id=position, points=points, correct=correct)
-            result = AnswerResult(quiz_id, position, correct, points, participant.total, elapsed_ms, streak)
-            return result, event
+        self,
+        quiz_id: str,
+        position: int,
+        user_id: str,
+        given: Any,
+        idempotency_key: str | None,
+        *,
+        received_at: datetime | None = None,
+    ) -> RecordedAnswer:
+        """Judge and store one answer with the new total and its outbox row: one statement reads what the
+        judgement needs, `judge` decides in Python, one statement writes it all (its own transaction).
 
-    def _stored_result(self, conn: psycopg.Connection[Row], quiz_id: str, prior: Row) -> AnswerResult:
-        return AnswerResult(
-            quiz_id,
-            prior["position"],
-            prior["correct"],
-            prior["points"],
-            prior["total_after"],
-            prior["elapsed_ms"],
-            prior["streak_after"],
-            replayed=True,
+        The write only happens if nothing it was decided on has changed since the read: the player's
+        version (so a concurrent retry of the same request, or a removal, makes it try again and then
+        find the first one's answer by its key) and the question's close, held FOR SHARE (so a
+        concurrent next/end waits for this answer, or this answer sees the close and is judged again).
+
+        ``received_at`` is when the answer reached the API; None falls back to the database's clock."""
+        read = {"quiz_id": quiz_id, "position": position, "user_id": user_id, "key": idempotency_key}
+        for _ in range(ANSWER_ATTEMPTS):
+            with self._autocommit() as conn:
+                ctx = conn.execute(_READ_ANSWER, read).fetchone()
+                if ctx is None:
+                    self._refuse_unanswerable(conn, quiz_id, position, user_id, idempotency_key)
+                if ctx["prior_position"] is not None:
+                    return RecordedAnswer(_replayed(ctx, quiz_id, position, given), None)
+                if ctx["status"] != "active":
+                    raise NotAParticipant()
+                question = _question(ctx)
+                verdict = judge(
+                    question,
+                    given,
+                    QuestionTimes(ctx["opened_at"], ctx["deadline"], ctx["closed_at"]),
+                    received_at=received_at,
+                    now=ctx["now"],
+                    already_answered=ctx["already"],
+                    before=StreakSoFar(ctx["streak"], ctx["last_correct_position"]),
+                    streak_bonus=ctx["streak_bonus"],
+                )
+                recorded = self._write_answer(conn, ctx, quiz_id, question, verdict, idempotency_key)
+            if recorded is not None:
+                return recorded
+        raise DependencyUnavailable("the answer kept racing other changes of this player or question; retry it")
+
+    def _write_answer(
+        self, conn: psycopg.Connection[Row], ctx: Row, quiz_id: str, question: Question, verdict: Judgement, key: str | None
+    ) -> RecordedAnswer | None:
+        """Write a judged answer; None when what it was judged on changed since the read (judge again)."""
+        user_id = str(ctx["user_id"])
+        # The new values are exact if the write's guards hold, so the event is built before the write.
+        total, version = ctx["total"] + verdict.points, ctx["version"] + 1
+        reached_at = verdict.answered_at if verdict.points > 0 else ctx["reached_at"]
+        event_id = new_event_id()
+        payload = score_event(
+            event_id=event_id,
+            quiz_id=quiz_id,
+            user_id=user_id,
+            display_name=ctx["display_name"],
+            total=total,
+            version=version,
+            reached_at=reached_at,
+            reason="answer",
+            question_id=question.position,
+            points=verdict.points,
+            correct=verdict.correct,
         )
+        headers = trace_headers()
+        acked = self._acked.take()
+        try:
+            row = conn.execute(
+                _WRITE_ANSWER,
+                {
+                    "quiz_id": quiz_id,
+                    "user_id": user_id,
+                    "position": question.position,
+                    "closed_at": ctx["closed_at"],
+                    "total": total,
+                    "version": version,
+                    "streak": verdict.streak,
+                    "correct": verdict.correct,
+                    "reached_at": reached_at,
+                    "key": key,
+                    "given": json.dumps(verdict.given),
+                    "points": verdict.points,
+                    "elapsed_ms": verdict.elapsed_ms,
+                    "answered_at": verdict.answered_at,
+                    "event_id": event_id,
+                    "topic": self._topic,
+                    "payload": Jsonb(payload),
+                    "headers": Jsonb(headers),
+                    "acked": acked,
+                },
+            ).fetchone()
+        except BaseException:
+            self._acked.add(acked)  # not marked after all: a later transaction tries again
+            raise
+        if row is None:
+            return None
+        event = OutboxEvent(row["id"], event_id, self._topic, quiz_id, payload, headers)
+        result = AnswerResult(quiz_id, question.position, verdict.correct, verdict.points, total, verdict.elapsed_ms, verdict.streak)
+        return RecordedAnswer(result, event, question if verdict.after_close else None)
+
+    def _refuse_unanswerable(self, conn: psycopg.Connection[Row], quiz_id: str, position: int, user_id: str, key: str | None) -> NoReturn:
+        """No such question (or quiz): say which, in the order the answer path checks (the error path only)."""
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM quizzes WHERE id = %(quiz_id)s) AS quiz,"
+            " EXISTS (SELECT 1 FROM participants WHERE quiz_id = %(quiz_id)s AND user_id = %(user_id)s AND status = 'active') AS member,"
+            " EXISTS (SELECT 1 FROM answers WHERE quiz_id = %(quiz_id)s AND user_id = %(user_id)s AND idempotency_key = %(key)s) AS prior",
+            {"quiz_id": quiz_id, "user_id": user_id, "key": key},
+        ).fetchone()
+        assert row
+        if row["prior"]:
+            raise IdempotencyKeyReused()  # the key of an answer to another question; this one does not exist
+        if not row["quiz"]:
+            raise NotFound(f"no quiz with id {quiz_id}", details={"quiz_id": quiz_id})
+        if not row["member"]:
+            raise NotAParticipant()
+        raise UnknownQuestion(position)
 
     # ------------------------------------------------------------------ outbox
 
     def _enqueue(self, conn: psycopg.Connection[Row], quiz_id: str, p: Participant, *, reason: str, **extra: Any) -> OutboxEvent:
-        event_id = str(uuid.uuid4())
+        event_id = new_event_id()
         payload = score_event(
             event_id=event_id,
             quiz_id=quiz_id,
@@ -481,13 +537,7 @@ class PostgresQuizStore:
             reason=reason,
             **extra,
         )
-        headers = _trace_headers()
-        row = conn.execute(
-            "INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (event_id, self._topic, quiz_id, Jsonb(payload), Jsonb(headers)),
-        ).fetchone()
-        assert row
-        return OutboxEvent(row["id"], event_id, self._topic, quiz_id, payload, headers)
+        return enqueue(conn, self._topic, quiz_id, event_id, payload)
 
     def pending_outbox(self, *, older_than_s: float, limit: int = 500) -> list[OutboxEvent]:
         with self._tx() as conn:
@@ -509,21 +559,73 @@ class PostgresQuizStore:
             return cur.rowcount
 
     def mark_published(self, ids: list[int]) -> None:
+        """Mark rows published now, with any the answer path left to mark later."""
+        ids = [*ids, *self._acked.take()]
         if not ids:
             return
-        with self._tx() as conn:
-            conn.execute("UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(%s) AND published_at IS NULL", (ids,))
+        try:
+            with self._tx() as conn:
+                conn.execute(MARK_PUBLISHED, (ids,))
+        except BaseException:
+            self._acked.add(ids)
+            raise
+
+    def mark_published_later(self, ids: list[int]) -> None:
+        """Rows to mark published with this container's next transaction that marks any (see `AckedRows`)."""
+        self._acked.add(ids)
 
 
-def _trace_headers() -> dict[str, str]:
-    """W3C trace context of the current span, carried into Kafka so the push joins the same trace."""
-    try:
-        from opentelemetry import propagate
-    except ImportError:  # pragma: no cover - the layer always ships it
-        return {}
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier
+# Retries of the read-judge-write cycle when a guard of the write failed: the player changed (their
+# own concurrent request, a removal) or the question closed since the read. The second read sees why.
+ANSWER_ATTEMPTS = 3
+
+# Everything the judgement needs, in one statement (one snapshot), without locks.
+_READ_ANSWER = """
+SELECT q.position, q.kind, q.prompt, q.time_limit_ms, q.points, q.choices, q.correct_choice, q.accepted_answers,
+       q.typo_tolerance, q.opened_at, q.deadline, q.closed_at, z.streak_bonus, clock_timestamp() AS now,
+       p.user_id, p.status, p.display_name, p.total, p.version, p.streak, p.last_correct_position, p.reached_at,
+       EXISTS (SELECT 1 FROM answers a WHERE a.quiz_id = q.quiz_id AND a.position = q.position AND a.user_id = %(user_id)s) AS already,
+       k.position AS prior_position, k.given AS prior_given, k.correct AS prior_correct, k.points AS prior_points,
+       k.total_after AS prior_total, k.elapsed_ms AS prior_elapsed_ms, k.streak_after AS prior_streak
+  FROM questions q
+  JOIN quizzes z ON z.id = q.quiz_id
+  LEFT JOIN participants p ON p.quiz_id = q.quiz_id AND p.user_id = %(user_id)s
+  LEFT JOIN answers k ON k.quiz_id = q.quiz_id AND k.user_id = %(user_id)s AND k.idempotency_key = %(key)s
+ WHERE q.quiz_id = %(quiz_id)s AND q.position = %(position)s
+"""
+
+# The judged answer in one statement, one transaction: the player's new absolute total, the answer row,
+# the outbox row, and the marking of rows this container published since its last write. Written only
+# if the question's close is still what the judgement saw (held FOR SHARE until the commit: a
+# next/end/clock closing it waits for this answer, so its question_closed sees it) and the player's
+# version is still the one read (the UPDATE waits for a concurrent change of the player, then skips).
+_WRITE_ANSWER = """
+WITH question AS (
+    SELECT 1 FROM questions
+     WHERE quiz_id = %(quiz_id)s AND position = %(position)s AND closed_at IS NOT DISTINCT FROM %(closed_at)s::timestamptz
+       FOR SHARE
+), player AS (
+    UPDATE participants
+       SET total = %(total)s, version = %(version)s, streak = %(streak)s,
+           last_correct_position = CASE WHEN %(correct)s THEN %(position)s ELSE last_correct_position END,
+           reached_at = %(reached_at)s
+     WHERE quiz_id = %(quiz_id)s AND user_id = %(user_id)s AND version = %(version)s - 1 AND status = 'active'
+       AND EXISTS (SELECT 1 FROM question)
+ RETURNING quiz_id, user_id
+), answer AS (
+    INSERT INTO answers (quiz_id, position, user_id, idempotency_key, given, correct, points, elapsed_ms,
+                         total_after, version_after, streak_after, answered_at)
+    SELECT quiz_id, %(position)s, user_id, %(key)s, %(given)s, %(correct)s, %(points)s, %(elapsed_ms)s,
+           %(total)s, %(version)s, %(streak)s, %(answered_at)s
+      FROM player
+), published AS (
+    UPDATE outbox SET published_at = clock_timestamp() WHERE id IN
+        (SELECT id FROM outbox WHERE id = ANY(%(acked)s::bigint[]) AND published_at IS NULL FOR UPDATE SKIP LOCKED)
+)
+INSERT INTO outbox (event_id, topic, key, payload, headers)
+SELECT %(event_id)s::uuid, %(topic)s, quiz_id, %(payload)s, %(headers)s FROM player
+RETURNING id
+"""
 
 
 # Domain errors specific to playing; each has its stable code (documented in the OpenAPI document).
@@ -562,27 +664,6 @@ class UnknownQuestion(NotFound):
 
     def __init__(self, position: int) -> None:
         super().__init__(f"this quiz has no question {position}", details={"question_id": position})
-
-
-class QuestionNotOpen(Conflict):
-    code = "question_not_open"
-
-    def __init__(self, position: int) -> None:
-        super().__init__(f"question {position} has not been opened yet", details={"question_id": position})
-
-
-class QuestionClosed(Conflict):
-    code = "question_closed"
-
-    def __init__(self, position: int) -> None:
-        super().__init__(f"question {position} is closed: answers after the deadline do not count", details={"question_id": position})
-
-
-class AlreadyAnswered(Conflict):
-    code = "already_answered"
-
-    def __init__(self, position: int) -> None:
-        super().__init__(f"you already answered question {position}; one answer per question", details={"question_id": position})
 
 
 class IdempotencyKeyReused(Conflict):

@@ -11,9 +11,10 @@ from uuid import UUID
 
 from quiz.auth import Principal, require_host
 from quiz.errors import BadRequest, Conflict, NotFound
-from quiz.quizzes.domain import AnswerResult, Quiz, normalise_quiz_id, parse_draft
+from quiz.quizzes.domain import AnswerResult, Question, Quiz, normalise_quiz_id, parse_draft
+from quiz.quizzes.outbox import OutboxEvent
 from quiz.quizzes.ports import Notifier, QuestionTimer, ScorePublisher
-from quiz.quizzes.postgres import OutboxEvent, PostgresQuizStore
+from quiz.quizzes.postgres import PostgresQuizStore
 
 log = logging.getLogger("quiz.service")
 
@@ -170,22 +171,13 @@ class QuizService:
         r = quiz.round(position)
         assert r is not None
         answers = self.store.answers_for(quiz.id, position)
-        solution = r.question.solution()
         frames = {}
         for p in self.store.participants(quiz.id):
             mine = answers.get(p.user_id)
-            frames[p.user_id] = {
-                "type": "question_closed",
-                "quiz_id": quiz.id,
-                "question_id": position,
-                **solution,
-                "your_result": {
-                    "answered": mine is not None,
-                    "correct": bool(mine and mine["correct"]),
-                    "points": mine["points"] if mine else 0,
-                    "total": p.total,
-                },
-            }
+            frames[p.user_id] = question_closed(
+                quiz.id, r.question, mine is not None, bool(mine and mine["correct"]), mine["points"] if mine else 0, p.total
+            )
+        solution = r.question.solution()
         frames[quiz.host_id] = {"type": "question_closed", "quiz_id": quiz.id, "question_id": position, **solution, "answers": len(answers)}
         self._push(self._notifier.to_players, quiz.id, frames)
 
@@ -200,24 +192,55 @@ class QuizService:
 
     # ------------------------------------------------------------------ answers
 
-    def answer(self, player: Principal, raw_id: str, question_id: Any, answer: Any, idempotency_key: str | None) -> AnswerResult:
+    def answer(
+        self,
+        player: Principal,
+        raw_id: str,
+        question_id: Any,
+        answer: Any,
+        idempotency_key: str | None,
+        *,
+        received_at: datetime | None = None,
+    ) -> AnswerResult:
+        """Judge, score and store an answer. ``received_at`` is when it reached the API (API Gateway's
+        request time, see `quiz.quizzes.request_time`), never a time the client sent; the answer is
+        judged on it, so queueing for a worker neither refuses it nor costs it points. None: the
+        database's clock when the answer is processed."""
         quiz_id = normalise_quiz_id(raw_id)
         if isinstance(question_id, bool) or not isinstance(question_id, int) or question_id < 1:
             raise BadRequest("question_id must be a positive integer", details={"field": "question_id"})
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
             raise BadRequest("Idempotency-Key must be 1 to 128 characters", details={"field": "Idempotency-Key"})
-        result, event = self.store.record_answer(quiz_id, question_id, str(player.user_id), answer, idempotency_key)
-        if event is not None:
-            self._publish([event])
+        recorded = self.store.record_answer(quiz_id, question_id, str(player.user_id), answer, idempotency_key, received_at=received_at)
+        result = recorded.result
+        if recorded.event is not None:
+            self._publish([recorded.event], mark_later=True)
+        if recorded.closed_before is not None:
+            # Received before the close, recorded after it: the question_closed frame this player got (or
+            # is getting) may say "not answered". Send theirs again with the real result.
+            frame = question_closed(quiz_id, recorded.closed_before, True, result.correct, result.points, result.total)
+            self._push(self._notifier.to_players, quiz_id, {str(player.user_id): frame})
         return result
 
     # ------------------------------------------------------------------ outbox
 
-    def _publish(self, events: list[OutboxEvent]) -> None:
-        """Publish right after the commit; what fails here stays in the outbox for the relay."""
+    def _publish(self, events: list[OutboxEvent], *, mark_later: bool = False) -> None:
+        """Publish right after the commit; what fails here stays in the outbox for the relay.
+
+        The publisher returns once the broker has acknowledged these records, not before: a Lambda
+        process is frozen as soon as the handler returns, so a record still in the producer's buffer
+        could wait there until the next request thaws the process (or forever, if the container is
+        reaped), and the relay would only heal that a minute later. One broker round trip buys a
+        record that reaches Kafka now, at any traffic. Marking the row published is bookkeeping that
+        only spares the relay a duplicate: the answer path (``mark_later``) leaves it to its next
+        transaction instead of paying a transaction of its own."""
         try:
-            self.store.mark_published(self._publisher.publish(events))
-        except Exception:  # the answer is committed; never fail the player's request over the broker
+            acked = self._publisher.publish(events)
+            if mark_later:
+                self.store.mark_published_later(acked)
+            else:
+                self.store.mark_published(acked)
+        except Exception:  # the change is committed; never fail the request over the broker
             log.exception("publishing %d event(s) failed; the outbox relay will republish them", len(events))
 
     def relay(self, *, older_than_s: float = 5.0, limit: int = 500, budget_s: float = 30.0) -> int:
@@ -236,6 +259,17 @@ class QuizService:
                 break  # the broker is struggling: the next scheduled run takes over
         self.store.prune_outbox()
         return republished
+
+
+def question_closed(quiz_id: str, question: Question, answered: bool, correct: bool, points: int, total: int) -> dict[str, Any]:
+    """A player's question_closed frame: the solution and their own result (no answer = 0 points)."""
+    return {
+        "type": "question_closed",
+        "quiz_id": quiz_id,
+        "question_id": question.position,
+        **question.solution(),
+        "your_result": {"answered": answered, "correct": correct, "points": points, "total": total},
+    }
 
 
 def question_opened(quiz: Quiz, now: datetime) -> dict[str, Any]:
