@@ -231,18 +231,20 @@ def test_a_whole_quiz_with_several_players(
     assert [row["user_id"] for row in final["standings"]] == [str(ana.user_id), str(ben.user_id), str(cy.user_id)]
     assert final["standings"][0]["score"] == typed_ana.total
 
-    # every change is on the real topic: 3 joins + 5 answers, keyed by quiz id, absolute totals, versions
-    events = events_on(topic, kafka_bootstrap, expected=8)
-    assert len(events) == 8
-    assert {key for key, _, _ in events} == {quiz_id.encode()}
+    # every change is on the real topic: 3 joins + 5 answers, keyed by quiz id, absolute totals, versions,
+    # and a marker for each of the 3 closes
+    records = events_on(topic, kafka_bootstrap, expected=11)
+    assert len(records) == 11
+    assert {key for key, _, _ in records} == {quiz_id.encode()}
+    events = [r for r in records if r[1]["type"] == "score"]
+    assert [e["question_id"] for _, e, _ in records if e["type"] == "question_closed"] == [1, 2, 3]
     ana_events = [e for _, e, _ in events if e["user_id"] == str(ana.user_id)]
     assert [(e["reason"], e["version"], e["total"]) for e in ana_events] == [
         ("joined", 0, 0),
         ("answer", 1, right.total),
         ("answer", 2, typed_ana.total),
     ]
-    assert all(h.get("event_id") == e["event_id"].encode() for _, e, h in events)
-    assert service.relay(older_than_s=0) <= 1, "answers leave marking to the container's next one: the last waits for the relay"
+    assert all(h.get("event_id") == e["event_id"].encode() for _, e, h in records)
     with psycopg.connect(database_url) as conn:
         pending = conn.execute("SELECT count(*) FROM outbox WHERE key = %s AND published_at IS NULL", (quiz_id,)).fetchone()
     assert pending == (0,)
@@ -504,6 +506,65 @@ def test_an_answer_received_before_the_host_moved_on_counts_and_its_player_gets_
     assert code_of(err) == (409, "question_closed"), "received once the host had moved on"
     assert service.answer(ana, quiz_id, 1, 1, "ana-1", received_at=arrived).replayed
     assert len(notifier.personal) == pushes, "a refusal or a replay pushes nothing"
+
+
+# ---------------------------------------------------------------------------- question_closed markers
+
+
+def test_every_close_writes_a_question_closed_marker_on_the_scores_topic_after_its_answers(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str, topic: str, kafka_bootstrap: str
+) -> None:
+    service = QuizService(store, publisher, RecordingNotifier(), RecordingTimer())
+    quiz_id, host, ana = started_quiz(service, database_url)
+    service.answer(ana, quiz_id, 1, 1, "ana-1")
+    service.next(host, quiz_id)  # the host closes 1
+    service.answer(ana, quiz_id, 2, "modern", "ana-2")
+    service.next(host, quiz_id)  # and 2
+    with psycopg.connect(database_url) as conn:  # 3's deadline passes
+        conn.execute("UPDATE questions SET deadline = clock_timestamp() WHERE quiz_id = %s AND position = 3", (quiz_id,))
+    assert service.close_due(quiz_id, 3) is True  # the question clock closes 3
+    service.end(host, quiz_id)  # nothing left open: no marker
+
+    records = events_on(topic, kafka_bootstrap, expected=6)
+    assert [key for key, _, _ in records] == [quiz_id.encode()] * 6, "one key, so one partition: in order with the scores"
+    assert [(e["type"], e.get("reason"), e["question_id"]) for _, e, _ in records] == [
+        ("score", "joined", None),
+        ("score", "answer", 1),
+        ("question_closed", None, 1),
+        ("score", "answer", 2),
+        ("question_closed", None, 2),
+        ("question_closed", None, 3),
+    ]
+    markers = [(e, h) for _, e, h in records if e["type"] == "question_closed"]
+    for position, (marker, headers) in enumerate(markers, 1):
+        _, deadline, closed_at = _question_times(database_url, quiz_id, position)
+        assert marker == {
+            "type": "question_closed",
+            "event_id": marker["event_id"],
+            "quiz_id": quiz_id,
+            "question_id": position,
+            "closed_at": closed_at.isoformat() if closed_at else None,
+        }
+        assert str(uuid.UUID(marker["event_id"])) == marker["event_id"] and headers["event_id"] == marker["event_id"].encode()
+        assert datetime.fromisoformat(marker["closed_at"]) == closed_at
+    assert datetime.fromisoformat(markers[2][0]["closed_at"]) == deadline, "the clock closes at the deadline"
+    with psycopg.connect(database_url) as conn:
+        pending = conn.execute("SELECT count(*) FROM outbox WHERE key = %s AND published_at IS NULL", (quiz_id,)).fetchone()
+    assert pending == (0,), "a close marks what it published, and what answers left to mark"
+
+
+def test_a_marker_whose_publish_failed_is_republished_by_the_relay(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str, topic: str, kafka_bootstrap: str
+) -> None:
+    healthy = QuizService(store, publisher, RecordingNotifier(), RecordingTimer())
+    crashing = QuizService(store, CrashingPublisher(), RecordingNotifier(), RecordingTimer())
+    quiz_id, host, _ana = started_quiz(healthy, database_url)
+    crashing.next(host, quiz_id)  # question 1 closed and its marker committed; the publish "crashed"
+    assert [e["type"] for _, e, _ in events_on(topic, kafka_bootstrap, expected=2, timeout_s=3)] == ["score"]
+    assert healthy.relay(older_than_s=0) == 1
+    assert healthy.relay(older_than_s=0) == 0
+    records = events_on(topic, kafka_bootstrap, expected=2)
+    assert [(e["type"], e["question_id"]) for _, e, _ in records] == [("score", None), ("question_closed", 1)]
 
 
 # ---------------------------------------------------------------------------- the outbox on the answer path

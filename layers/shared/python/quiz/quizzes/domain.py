@@ -300,3 +300,15 @@ def score_event(
         "correct": correct,
         "removed": removed,
     }
+
+
+def question_closed_event(*, event_id: str, quiz_id: str, question_id: int, closed_at: datetime) -> dict[str, Any]:
+    """The marker written to the scores topic (same key, the quiz id) in the transaction that closes a
+    question: consumers learn the moment a question closed in order with the quiz's score events."""
+    return {
+        "type": "question_closed",
+        "event_id": event_id,
+        "quiz_id": quiz_id,
+        "question_id": question_id,
+        "closed_at": closed_at.isoformat(),
+    }

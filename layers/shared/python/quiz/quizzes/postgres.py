@@ -26,6 +26,7 @@ from quiz.quizzes.domain import (
     Quiz,
     QuizDraft,
     new_quiz_id,
+    question_closed_event,
     score_event,
 )
 from quiz.quizzes.judging import Judgement, QuestionTimes, StreakSoFar, judge
@@ -47,6 +48,14 @@ class Participant:
 
     def body(self) -> dict[str, Any]:
         return {"user_id": self.user_id, "display_name": self.display_name, "total": self.total, "joined_at": self.joined_at.isoformat()}
+
+
+@dataclass(frozen=True)
+class ClosedQuestion:
+    """A question this transaction closed, and the marker announcing it on the scores topic."""
+
+    position: int
+    event: OutboxEvent
 
 
 @dataclass(frozen=True)
@@ -329,21 +338,27 @@ class PostgresQuizStore:
             (position, quiz_id),
         )
 
-    def _close_current(self, conn: psycopg.Connection[Row], quiz: Quiz) -> int | None:
-        """Close the current question if it is still open; returns its position when this call closed it."""
+    def _close_current(self, conn: psycopg.Connection[Row], quiz: Quiz) -> ClosedQuestion | None:
+        """Close the current question if it is still open; returns it when this call closed it."""
         if not quiz.current_position:
             return None
         row = conn.execute(
             "UPDATE questions SET closed_at = least(clock_timestamp(), deadline) WHERE quiz_id = %s AND position = %s"
-            " AND opened_at IS NOT NULL AND closed_at IS NULL RETURNING position",
+            " AND opened_at IS NOT NULL AND closed_at IS NULL RETURNING position, closed_at",
             (quiz.id, quiz.current_position),
         ).fetchone()
-        return row["position"] if row else None
+        return self._closed(conn, quiz.id, row) if row else None
+
+    def _closed(self, conn: psycopg.Connection[Row], quiz_id: str, row: Row) -> ClosedQuestion:
+        """The question_closed marker, in the transaction that closed the question."""
+        event_id = new_event_id()
+        payload = question_closed_event(event_id=event_id, quiz_id=quiz_id, question_id=row["position"], closed_at=row["closed_at"])
+        return ClosedQuestion(row["position"], enqueue(conn, self._topic, quiz_id, event_id, payload))
 
     def advance(
         self, quiz_id: str, guard: Callable[[Quiz], None], *, start: bool, expected: int | None = None
-    ) -> tuple[Quiz, int | None, bool]:
-        """Start the quiz or move to the next question. Returns the new state, the position closed on the
+    ) -> tuple[Quiz, ClosedQuestion | None, bool]:
+        """Start the quiz or move to the next question. Returns the new state, the question closed on the
         way, and whether anything moved: with ``expected`` (the question the host is moving on from), a
         retry that finds the quiz already past it changes nothing."""
         with self._tx() as conn:
@@ -365,7 +380,7 @@ class PostgresQuizStore:
         assert fresh
         return fresh, closed, True
 
-    def end(self, quiz_id: str, guard: Callable[[Quiz], None]) -> tuple[Quiz, int | None]:
+    def end(self, quiz_id: str, guard: Callable[[Quiz], None]) -> tuple[Quiz, ClosedQuestion | None]:
         with self._tx() as conn:
             quiz = self._load(conn, quiz_id, lock=True)
             if quiz is None:
@@ -390,15 +405,15 @@ class PostgresQuizStore:
             ).fetchone()
         return None if row is None else float(row["left"])
 
-    def close_if_due(self, quiz_id: str, position: int) -> bool:
-        """Close a question whose deadline has passed; True only for the call that closed it."""
+    def close_if_due(self, quiz_id: str, position: int) -> ClosedQuestion | None:
+        """Close a question whose deadline has passed; returns it only to the call that closed it."""
         with self._tx() as conn:
             row = conn.execute(
                 "UPDATE questions SET closed_at = deadline WHERE quiz_id = %s AND position = %s AND closed_at IS NULL"
-                " AND deadline IS NOT NULL AND deadline <= clock_timestamp() RETURNING position",
+                " AND deadline IS NOT NULL AND deadline <= clock_timestamp() RETURNING position, closed_at",
                 (quiz_id, position),
             ).fetchone()
-        return row is not None
+            return self._closed(conn, quiz_id, row) if row else None
 
     # ------------------------------------------------------------------ answers
 

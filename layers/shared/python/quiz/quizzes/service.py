@@ -14,7 +14,7 @@ from quiz.errors import BadRequest, Conflict, NotFound
 from quiz.quizzes.domain import AnswerResult, Question, Quiz, normalise_quiz_id, parse_draft
 from quiz.quizzes.outbox import OutboxEvent
 from quiz.quizzes.ports import Notifier, QuestionTimer, ScorePublisher
-from quiz.quizzes.postgres import PostgresQuizStore
+from quiz.quizzes.postgres import ClosedQuestion, PostgresQuizStore
 
 log = logging.getLogger("quiz.service")
 
@@ -131,7 +131,8 @@ class QuizService:
     def end(self, host: Principal, raw_id: str) -> dict[str, Any]:
         quiz, closed = self.store.end(normalise_quiz_id(raw_id), _host_guard(host))
         if closed:
-            self._announce_closed(quiz, closed)
+            self._publish([closed.event])
+            self._announce_closed(quiz, closed.position)
         final = standings(self.store.participants(quiz.id))
         self._push(self._notifier.to_quiz, quiz.id, {"type": "quiz_ended", "quiz_id": quiz.id, "standings": final})
         _, now = self.store.get(quiz.id)
@@ -144,7 +145,9 @@ class QuizService:
         Raises `DeadlineNotReached` when the deadline is further than ``max_wait_s``: the scheduler retries."""
         quiz_id = normalise_quiz_id(raw_id)
         for _ in range(5):
-            if self.store.close_if_due(quiz_id, position):
+            closed = self.store.close_if_due(quiz_id, position)
+            if closed:
+                self._publish([closed.event])
                 quiz, _ = self.store.get(quiz_id)
                 self._announce_closed(quiz, position)
                 return True
@@ -156,9 +159,10 @@ class QuizService:
             sleep(max(left, 0.0) + 0.01)
         return False
 
-    def _after_advance(self, quiz: Quiz, closed: int | None) -> dict[str, Any]:
+    def _after_advance(self, quiz: Quiz, closed: ClosedQuestion | None) -> dict[str, Any]:
         if closed:
-            self._announce_closed(quiz, closed)
+            self._publish([closed.event])
+            self._announce_closed(quiz, closed.position)
         current = quiz.current
         assert current is not None and current.deadline is not None and current.opened_at is not None
         _, now = self.store.get(quiz.id)
