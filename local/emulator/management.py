@@ -187,19 +187,19 @@ class ManagementApi:
 
     async def _deliver(self, ids: list[str], data: bytes, forwarded: bool) -> tuple[int, list[str]]:
         """One payload to many connections: local ones directly, the others through their owner node."""
-        delivered, gone_ids = 0, []
+        # Every local socket first, in one pass on this turn of the event loop (see LiveConnection): no
+        # registry lookup for a remote connection can hold the others' frame back.
+        delivered, gone_ids, elsewhere = self.gateway.post_many(dict.fromkeys(ids), data)
         remote: dict[str, list[str]] = defaultdict(list)
-        for connection_id in dict.fromkeys(ids):
-            if self.gateway.post(connection_id, data):
-                delivered += 1
-            elif connection_id in self.gateway.connections or forwarded:
+        if forwarded:  # the node that forwarded them found them here: not here now means gone
+            gone_ids.extend(elsewhere)
+            elsewhere = []
+        for connection_id in elsewhere:
+            owner = await self._owner_url(connection_id)
+            if owner is None:
                 gone_ids.append(connection_id)
             else:
-                owner = await self._owner_url(connection_id)
-                if owner is None:
-                    gone_ids.append(connection_id)
-                else:
-                    remote[owner].append(connection_id)
+                remote[owner].append(connection_id)
         self.metrics.posted("batch", delivered=delivered, gone=len(gone_ids))  # the owners count what is forwarded to them
         for owner, owner_ids in remote.items():
             sent, lost = await self._forward_batch(owner, owner_ids, data)

@@ -1,9 +1,10 @@
 """API Gateway WebSocket API: $connect through the REQUEST authorizer, route selection, $disconnect, limits.
 
 One `WebSocketGateway` serves every socket of this node at /ws (raw ASGI, so the close codes and the
-HTTP status of a rejected upgrade are exactly what a client sees). Outbound frames for a connection go
-through one queue and one writer task, so management API posts, route responses and error frames never
-race each other and a slow client never stalls a caller.
+HTTP status of a rejected upgrade are exactly what a client sees). Outbound frames for a connection leave
+in the order they were given, whoever gives them (management API posts, route responses, error frames),
+and a slow client never stalls a caller: see `LiveConnection`. One sweeper task per gateway enforces the
+idle timeout and the maximum duration of every socket.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import fnmatch
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,7 @@ GOING_AWAY = (1001, "Going away")
 MESSAGE_TOO_BIG = (1009, "Message too big")
 SLOW_CONSUMER = (1008, "Slow consumer: outbound queue full")
 CLOSED_BY_API = (1000, "Connection closed by the management API")
+SWEEP_PERIOD_S = 1.0  # how often the idle timeout and maximum duration are checked, at most
 NODE_LOST = (1006, "node lost")  # $disconnect run by a surviving node for a connection of a node that died
 
 
@@ -113,14 +116,58 @@ def authorizer_context(result: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- one connection
 
 
-@dataclass
+def data_message(data: bytes | str) -> Message:
+    """The ASGI message that sends `data`: a text frame when it is UTF-8, else a binary one (as API Gateway)."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"type": "websocket.send", "bytes": data}
+    return {"type": "websocket.send", "text": data}
+
+
+def run_until_suspended(step: Awaitable[Any]) -> Coroutine[Any, Any, None] | None:
+    """Run an awaitable now, on the caller's turn of the event loop, up to its first suspension, as Python
+    3.12's eager tasks do: None when it finished there (its exception, if any, is raised here), else a
+    coroutine to await in a task, which finishes it."""
+    steps = step.__await__()
+    try:
+        blocker = steps.send(None)
+    except StopIteration:
+        return None
+    return _finish(steps, blocker)
+
+
+async def _finish(steps: Generator[Any, None, Any], blocker: Any) -> None:
+    try:
+        while True:
+            # Wait for what the step waits on, then let it go on: it reads that future's result or error itself.
+            if blocker is None:  # a bare yield (asyncio.sleep(0))
+                await asyncio.sleep(0)
+            else:
+                await asyncio.wait([blocker])
+            blocker = steps.send(None)
+    except StopIteration:
+        return
+    finally:
+        steps.close()  # cancelled while waiting: unwind the step too (its own finally blocks run)
+
+
+@dataclass(eq=False, slots=True)
 class LiveConnection:
-    """A socket this node owns."""
+    """A socket this node owns.
+
+    Frames leave in the order they were given. While nothing waits, a frame is handed to the server at once,
+    on the caller's turn of the event loop: the server's send returns without suspending unless the
+    client's buffers are full, and for a fan-out to thousands of sockets a task woken per socket and frame
+    was most of the cost. When a send has to wait, a writer task finishes it and what is given meanwhile
+    queues behind it, up to the outbound limit; past that the client is too slow and is closed with 1008."""
 
     info: events.WsConnection
     send: Send
     authorizer: dict[str, Any] | None
-    outbound: asyncio.Queue[Message]
+    outbound_limit: int
+    connected_mono: float = field(default_factory=time.monotonic)
     last_active_mono: float = field(default_factory=time.monotonic)
     last_active_ms: int = field(default_factory=events.now_ms)
     last_touch_mono: float = 0.0
@@ -128,6 +175,9 @@ class LiveConnection:
     close_reason: str = ""
     closing: bool = False
     gone: bool = False
+    # Only while a send waits for the client: the task finishing it, and the frames given meanwhile.
+    writer: asyncio.Task[None] | None = None
+    backlog: deque[Message] | None = None
 
     @property
     def connection_id(self) -> str:
@@ -138,23 +188,20 @@ class LiveConnection:
         self.last_active_ms = events.now_ms()
 
     def enqueue(self, message: Message) -> bool:
-        """Queue a frame; False if the connection is closing or the client is too slow to keep up."""
+        """Send a frame, or queue it behind one that waits; False if closing or the client is too slow to keep up."""
         if self.closing or self.gone:
             return False
-        try:
-            self.outbound.put_nowait(message)
-        except asyncio.QueueFull:
+        if self.backlog is None:
+            self._send_now(message)
+        elif len(self.backlog) >= self.outbound_limit:
             self.close(*SLOW_CONSUMER)
             return False
+        else:
+            self.backlog.append(message)
         return True
 
     def send_data(self, data: bytes | str) -> bool:
-        if isinstance(data, bytes):
-            try:
-                data = data.decode("utf-8")
-            except UnicodeDecodeError:
-                return self.enqueue({"type": "websocket.send", "bytes": data})
-        return self.enqueue({"type": "websocket.send", "text": data})
+        return self.enqueue(data_message(data))
 
     def close(self, code: int, reason: str) -> None:
         """Close from the server side; the reason and code are what $disconnect will report."""
@@ -162,9 +209,43 @@ class LiveConnection:
             return
         self.closing = True
         self.close_code, self.close_reason = code, reason
-        # The close frame jumps the queue only by being last: frames already queued are delivered first.
-        with contextlib.suppress(asyncio.QueueFull):
-            self.outbound.put_nowait({"type": "websocket.close", "code": code, "reason": reason})
+        message: Message = {"type": "websocket.close", "code": code, "reason": reason}
+        # Frames given before are delivered first; the close frame is the one allowed past the limit.
+        if self.backlog is None:
+            self._send_now(message)
+        else:
+            self.backlog.append(message)
+
+    def stop(self) -> None:
+        """The socket is gone: drop what still waits to be sent."""
+        self.gone = True
+        if self.writer is not None:
+            self.writer.cancel()
+
+    def _send_now(self, message: Message) -> None:
+        try:
+            waiting = run_until_suspended(self.send(message))
+        except Exception:  # the client went away mid-send; the receive loop sees the disconnect
+            self.gone = True
+            return
+        if waiting is not None:
+            backlog: deque[Message] = deque()
+            self.backlog = backlog
+            self.writer = asyncio.ensure_future(self._write_backlog(waiting, backlog))
+
+    async def _write_backlog(self, waiting: Coroutine[Any, Any, None], backlog: deque[Message]) -> None:
+        try:
+            await waiting
+            while backlog:
+                message = backlog.popleft()
+                await self.send(message)
+                if message["type"] == "websocket.close":
+                    break
+        except Exception:  # the client went away mid-send; the receive loop sees the disconnect
+            self.gone = True
+        finally:
+            # Nothing waits now (no await since the backlog was seen empty): the next frame is sent at once.
+            self.writer = self.backlog = None
 
 
 class WebSocketGateway:
@@ -193,6 +274,7 @@ class WebSocketGateway:
         self.node_id = node_id
         self.server_port = server_port
         self.connections: dict[str, LiveConnection] = {}
+        self._sweeper: asyncio.Task[None] | None = None
         self._selection_path = api.route_selection_expression.removeprefix("$request.body.").split(".")
 
     def method_arn(self, route_key: str) -> str:
@@ -258,9 +340,35 @@ class WebSocketGateway:
     # ------------------------------------------------------------------ the ASGI endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        live = await self._open(scope, receive, send)
+        if live is None:
+            return
+        conn = live.info
+        code, reason = 1006, ""
+        claimed = True  # if the registry cannot be reached, run $disconnect anyway (best effort)
+        try:
+            code, reason = await self._receive_loop(live, receive)
+        finally:
+            live.stop()
+            self.connections.pop(conn.connection_id, None)
+            with contextlib.suppress(Exception):
+                claimed = await self.registry.remove(conn.connection_id)
+        if live.close_code is not None:
+            code, reason = live.close_code, live.close_reason
+        if not claimed:
+            # Another node took this one for dead and already ran $disconnect (its ZooKeeper session expired).
+            log.info("disconnect %s (%d %s): $disconnect already ran on another node", conn.connection_id, code, reason)
+            return
+        log.info("disconnect %s (%d %s)", conn.connection_id, code, reason)
+        self.metrics.ws_disconnect(code)
+        await self._disconnect(live.info, live.authorizer, code, reason)
+
+    async def _open(self, scope: Scope, receive: Receive, send: Send) -> LiveConnection | None:
+        """$connect: the accepted connection, or None when it was refused. What only $connect needs (the
+        request's headers, the authorizer's event) lives in this call, not for the connection's whole life."""
         first = await receive()
         if first["type"] != "websocket.connect":
-            return
+            return None
         client = scope.get("client") or ("127.0.0.1", 0)
         observed = events.Observed(
             method="GET",
@@ -279,11 +387,12 @@ class WebSocketGateway:
             log.info("connect %s rejected with %d", conn.connection_id, exc.status)
             self.metrics.ws_connect(str(exc.status))
             await self._reject(scope, send, exc)
-            return
+            return None
         await send({"type": "websocket.accept"})
         self.metrics.ws_connect("accepted")
-        live = LiveConnection(conn, send, authorizer, asyncio.Queue(maxsize=self.limits.outbound_queue))
+        live = LiveConnection(conn, send, authorizer, self.limits.outbound_queue)
         self.connections[conn.connection_id] = live
+        self._sweep_soon()
         await self.registry.add(
             ConnectionRecord(
                 conn.connection_id,
@@ -297,28 +406,7 @@ class WebSocketGateway:
             ttl_s=self.limits.max_duration_s,
         )
         log.info("connect %s accepted (principal %s)", conn.connection_id, (authorizer or {}).get("principalId"))
-        writer = asyncio.create_task(self._writer(live), name=f"ws-writer-{conn.connection_id}")
-        watchdog = asyncio.create_task(self._watchdog(live), name=f"ws-watchdog-{conn.connection_id}")
-        code, reason = 1006, ""
-        claimed = True  # if the registry cannot be reached, run $disconnect anyway (best effort)
-        try:
-            code, reason = await self._receive_loop(live, receive)
-        finally:
-            live.gone = True
-            watchdog.cancel()
-            writer.cancel()
-            self.connections.pop(conn.connection_id, None)
-            with contextlib.suppress(Exception):
-                claimed = await self.registry.remove(conn.connection_id)
-        if live.close_code is not None:
-            code, reason = live.close_code, live.close_reason
-        if not claimed:
-            # Another node took this one for dead and already ran $disconnect (its ZooKeeper session expired).
-            log.info("disconnect %s (%d %s): $disconnect already ran on another node", conn.connection_id, code, reason)
-            return
-        log.info("disconnect %s (%d %s)", conn.connection_id, code, reason)
-        self.metrics.ws_disconnect(code)
-        await self._disconnect(live.info, live.authorizer, code, reason)
+        return live
 
     async def _reject(self, scope: Scope, send: Send, exc: Rejected) -> None:
         if "websocket.http.response" in scope.get("extensions", {}):
@@ -360,26 +448,23 @@ class WebSocketGateway:
         with contextlib.suppress(Exception):
             await self.registry.touch(live.connection_id, live.last_active_ms)
 
-    async def _writer(self, live: LiveConnection) -> None:
-        while True:
-            message = await live.outbound.get()
-            try:
-                await live.send(message)
-            except Exception:  # the client went away mid-send; the receive loop sees the disconnect
-                live.gone = True
-                return
-            if message["type"] == "websocket.close":
-                return
+    def _sweep_soon(self) -> None:
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep(), name="ws-sweeper")
 
-    async def _watchdog(self, live: LiveConnection) -> None:
-        connected = time.monotonic()
-        while not live.gone:
+    async def _sweep(self) -> None:
+        """API Gateway's idle timeout and maximum duration, for every socket of this node: one task looking a
+        few times per limit (at most every second), rather than a sleeping task per socket. A socket is
+        closed (1001 "Going away") at most one period after its limit, never before. Ends with the last socket."""
+        limits = self.limits
+        period = min(SWEEP_PERIOD_S, limits.idle_timeout_s / 4, limits.max_duration_s / 4)
+        while self.connections:
+            await asyncio.sleep(period)
             now = time.monotonic()
-            deadline = min(live.last_active_mono + self.limits.idle_timeout_s, connected + self.limits.max_duration_s)
-            if now >= deadline:
-                live.close(*GOING_AWAY)
-                return
-            await asyncio.sleep(deadline - now)
+            idle_since, opened_since = now - limits.idle_timeout_s, now - limits.max_duration_s
+            for live in list(self.connections.values()):
+                if live.last_active_mono <= idle_since or live.connected_mono <= opened_since:
+                    live.close(*GOING_AWAY)
 
     # ------------------------------------------------------------------ messages
 
@@ -432,13 +517,26 @@ class WebSocketGateway:
 
     def post(self, connection_id: str, data: bytes) -> bool:
         """Send to a socket of this node; False when it is unknown here or already closing (410)."""
-        live = self.connections.get(connection_id)
-        if live is None:
-            return False
-        if live.send_data(data):
-            live.mark_active()
-            return True
-        return False
+        return self.post_many((connection_id,), data)[0] == 1
+
+    def post_many(self, connection_ids: Iterable[str], data: bytes) -> tuple[int, list[str], list[str]]:
+        """One payload to many sockets of this node, turned into a message once for all of them.
+
+        Returns (delivered, gone: here but closing or too slow, elsewhere: not a socket of this node)."""
+        message = data_message(data)
+        now_mono, now_ms = time.monotonic(), events.now_ms()
+        delivered, gone, elsewhere = 0, [], []
+        connections = self.connections
+        for connection_id in connection_ids:
+            live = connections.get(connection_id)
+            if live is None:
+                elsewhere.append(connection_id)
+            elif live.enqueue(message):
+                live.last_active_mono, live.last_active_ms = now_mono, now_ms
+                delivered += 1
+            else:
+                gone.append(connection_id)
+        return delivered, gone, elsewhere
 
     def close(self, connection_id: str) -> bool:
         live = self.connections.get(connection_id)
@@ -470,6 +568,8 @@ class WebSocketGateway:
 
     async def shutdown(self) -> None:
         self.close_all(*GOING_AWAY)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
 
 
 def route_response_body(result: Any) -> str | None:
