@@ -172,6 +172,16 @@ class EmulatorMetrics:
             registry=r,
         )
 
+        # Label values -> child, so that a hot path (every invocation, every batch) skips labels()'s lock and checks.
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *values: str) -> Any:
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:  # two threads may both get here: labels() returns the same child to both
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     # ---- wiring (the composition root calls these once)
 
     def watch_runtime(self, pools: Callable[[], Iterable[tuple[str, Any]]]) -> None:
@@ -206,11 +216,11 @@ class EmulatorMetrics:
     # ---- recording
 
     def invocation(self, function_id: str, outcome: str, seconds: float) -> None:
-        self.invocations.labels(function_id, outcome).inc()
-        self.duration.labels(function_id).observe(seconds)
+        self._child(self.invocations, function_id, outcome).inc()
+        self._child(self.duration, function_id).observe(seconds)
 
     def http_request(self, route: str, status: int) -> None:
-        self.http_requests.labels(route, str(status)).inc()
+        self._child(self.http_requests, route, str(status)).inc()
 
     def ws_connect(self, result: str) -> None:
         self.ws_connects.labels(result).inc()
@@ -219,13 +229,13 @@ class EmulatorMetrics:
         self.ws_disconnects.labels(str(code)).inc()
 
     def ws_message(self, route: str) -> None:
-        self.ws_messages.labels(route).inc()
+        self._child(self.ws_messages, route).inc()
 
     def posted(self, api: str, delivered: int = 0, gone: int = 0) -> None:
         if delivered:
-            self.management_posts.labels(api, "delivered").inc(delivered)
+            self._child(self.management_posts, api, "delivered").inc(delivered)
         if gone:
-            self.management_posts.labels(api, "gone").inc(gone)
+            self._child(self.management_posts, api, "gone").inc(gone)
 
     def batch_call(self, connection_ids: int) -> None:
         self.batch_ids.observe(connection_ids)
