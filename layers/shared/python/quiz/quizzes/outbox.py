@@ -28,8 +28,8 @@ class OutboxEvent:
     headers: dict[str, str]
 
 
-# Marks rows another container's answer already published (see `AckedRows`); SKIP LOCKED so marking can
-# never wait for, or deadlock with, the relay marking the same rows.
+# Marks rows the broker acknowledged (the answer path's write does the same in a CTE); SKIP LOCKED so
+# marking never waits for, or deadlocks with, the relay or another writer marking the same rows.
 MARK_PUBLISHED = (
     "UPDATE outbox SET published_at = clock_timestamp() WHERE id IN"
     " (SELECT id FROM outbox WHERE id = ANY(%s::bigint[]) AND published_at IS NULL FOR UPDATE SKIP LOCKED)"
