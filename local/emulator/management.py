@@ -21,6 +21,7 @@ ZooKeeper (or, without it, the registry) says where it is.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -43,6 +44,7 @@ log = logging.getLogger("emulator.management")
 
 FORWARDED = "x-emulator-forwarded"
 MAX_BATCH_IDS = 10_000
+FANOUT_SLICE = 1_000  # sockets sent to per turn of the event loop (~20 ms)
 
 NodeUrl = Callable[[str], Awaitable[str | None]]  # a node id -> its advertised URL, None when it is not alive
 
@@ -187,9 +189,18 @@ class ManagementApi:
 
     async def _deliver(self, ids: list[str], data: bytes, forwarded: bool) -> tuple[int, list[str]]:
         """One payload to many connections: local ones directly, the others through their owner node."""
-        # Every local socket first, in one pass on this turn of the event loop (see LiveConnection): no
-        # registry lookup for a remote connection can hold the others' frame back.
-        delivered, gone_ids, elsewhere = self.gateway.post_many(dict.fromkeys(ids), data)
+        # Every local socket first (see LiveConnection: sent at once, or queued behind a send that waits), so
+        # no registry lookup for a remote connection holds the others' frame back; in slices, so that a
+        # 10,000-socket batch lets the event loop serve other sockets and requests in between.
+        unique = list(dict.fromkeys(ids))
+        delivered, gone_ids, elsewhere = 0, [], []
+        for start in range(0, len(unique), FANOUT_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            sent, lost, away = self.gateway.post_many(unique[start : start + FANOUT_SLICE], data)
+            delivered += sent
+            gone_ids.extend(lost)
+            elsewhere.extend(away)
         remote: dict[str, list[str]] = defaultdict(list)
         if forwarded:  # the node that forwarded them found them here: not here now means gone
             gone_ids.extend(elsewhere)
