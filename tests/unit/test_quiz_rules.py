@@ -151,6 +151,7 @@ def test_question_closes_are_scheduled_early_by_the_schedulers_precision_never_i
 
     now = datetime(2026, 11, 29, 10, 0, 0, 250_000, tzinfo=UTC)
     far = now + timedelta(seconds=300, milliseconds=400)
-    assert fire_time(far, now, 60) == datetime(2026, 11, 29, 10, 4, 1, tzinfo=UTC), "60 s early, whole seconds"
-    assert fire_time(far, now, 0) == datetime(2026, 11, 29, 10, 5, 1, tzinfo=UTC), "exact schedulers: the deadline, rounded up"
-    assert fire_time(now + timedelta(seconds=20), now, 60) == datetime(2026, 11, 29, 10, 0, 2, tzinfo=UTC), "never in the past"
+    assert fire_time(far, now, 60) == datetime(2026, 11, 29, 10, 4, 0, tzinfo=UTC), "60 s early, whole seconds"
+    assert fire_time(far, now, 0) == datetime(2026, 11, 29, 10, 5, 0, tzinfo=UTC), "exact schedulers: the second before the deadline"
+    assert fire_time(now + timedelta(seconds=20), now, 60) == datetime(2026, 11, 29, 10, 0, 1, tzinfo=UTC), "never in the past"
+    assert fire_time(now + timedelta(milliseconds=900), now, 0) == datetime(2026, 11, 29, 10, 0, 1, tzinfo=UTC)

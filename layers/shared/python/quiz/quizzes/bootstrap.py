@@ -12,13 +12,17 @@ from quiz.quizzes.service import QuizService
 from quiz.quizzes.timer import LazyQuestionTimer, SchedulerQuestionTimer
 from quiz.realtime.broadcaster import Broadcaster
 from quiz.realtime.connections import ConnectionRegistry
-from quiz.realtime.delivery import ManagementApiDelivery
+from quiz.realtime.delivery import LambdaShards, ManagementApiDelivery
 
 
 @cache
 def broadcaster() -> Broadcaster:
     s = settings()
-    return Broadcaster(ConnectionRegistry(redis_client.client(s.redis_url)), ManagementApiDelivery(s.require_connections_endpoint()))
+    # On AWS a large room is sharded across invocations of the fan-out function; the local gateway's
+    # batch extension makes that unnecessary there (the adapter only shards without it).
+    shards = LambdaShards(s.fanout_function_name) if s.fanout_function_name else None
+    delivery = ManagementApiDelivery(s.require_connections_endpoint(), shards=shards, shard_size=s.fanout_shard_size)
+    return Broadcaster(ConnectionRegistry(redis_client.client(s.redis_url)), delivery)
 
 
 @cache

@@ -14,7 +14,7 @@ from quiz.errors import BadRequest, Conflict, NotFound
 from quiz.quizzes.domain import AnswerResult, Question, Quiz, normalise_quiz_id, parse_draft
 from quiz.quizzes.outbox import OutboxEvent
 from quiz.quizzes.ports import Notifier, QuestionTimer, ScorePublisher
-from quiz.quizzes.postgres import ClosedQuestion, PostgresQuizStore
+from quiz.quizzes.postgres import ClosedQuestion, Participant, PostgresQuizStore
 
 log = logging.getLogger("quiz.service")
 
@@ -81,17 +81,18 @@ class QuizService:
     def join(self, player: Principal, raw_id: str) -> dict[str, Any]:
         quiz_id = normalise_quiz_id(raw_id)
         quiz, _ = self.store.get(quiz_id)
+        participant, joined = self.seat(player, quiz)
+        quiz, now = self.store.get(quiz_id)
+        return {"quiz": quiz.view(now, as_host=self._hosts(player, quiz)), "participant": participant.body(), "joined": joined}
+
+    def seat(self, player: Principal, quiz: Quiz) -> tuple[Participant, bool]:
+        """Give the player a seat in this quiz (or find theirs); True when the seat is new."""
         if str(player.user_id) == quiz.host_id:
             raise HostCannotPlay()
-        participant, event = self.store.join(quiz_id, str(player.user_id), player.display_name)
+        participant, event = self.store.join(quiz.id, str(player.user_id), player.display_name)
         if event is not None:
             self._publish([event])
-        quiz, now = self.store.get(quiz_id)
-        return {
-            "quiz": quiz.view(now, as_host=self._hosts(player, quiz)),
-            "participant": participant.body(),
-            "joined": event is not None,
-        }
+        return participant, event is not None
 
     def participants(self, viewer: Principal, raw_id: str) -> list[dict[str, Any]]:
         quiz_id = normalise_quiz_id(raw_id)

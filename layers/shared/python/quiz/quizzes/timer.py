@@ -26,10 +26,13 @@ def fire_time(deadline: datetime, now: datetime, precision_s: int) -> datetime:
 
     EventBridge Scheduler fires a one-time schedule within a minute of its time (60 s precision), so
     the schedule is set ``precision_s`` early and the clock function waits for the deadline itself.
-    Never in the past; whole seconds, which is what ``at()`` takes.
+    Whole seconds, which is what ``at()`` takes, rounded down: an exact scheduler (the emulator's)
+    then fires up to a second early and the clock waits the rest, instead of firing up to a second
+    late. Never in the past.
     """
     target = max(deadline - timedelta(seconds=precision_s), now + timedelta(seconds=1))
-    return target.replace(microsecond=0) + (timedelta(seconds=1) if target.microsecond else timedelta(0))
+    floored = target.replace(microsecond=0)
+    return floored if floored > now else floored + timedelta(seconds=1)
 
 
 class SchedulerQuestionTimer:

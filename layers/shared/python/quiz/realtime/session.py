@@ -31,9 +31,11 @@ class QuizSessions:
         quiz, now = self._quizzes.store.get(quiz_id)
         is_host = str(principal.user_id) == quiz.host_id
         if not is_host:
-            self._quizzes.join(principal, quiz_id)
+            self._quizzes.seat(principal, quiz)
         self._registry.add(Membership(connection_id, quiz_id, str(principal.user_id)))
-        quiz, now = self._quizzes.store.get(quiz_id)  # after joining: the latest state
+        # Read again after subscribing: a question opened in between is either in this snapshot or in a
+        # question_opened frame this connection now receives.
+        quiz, now = self._quizzes.store.get(quiz_id)
         board = self._leaderboard.snapshot(quiz_id, str(principal.user_id), SNAPSHOT_TOP)
         current = quiz.current
         return {
