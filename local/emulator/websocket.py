@@ -457,7 +457,7 @@ class WebSocketGateway:
         few times per limit (at most every second), rather than a sleeping task per socket. A socket is
         closed (1001 "Going away") at most one period after its limit, never before. Ends with the last socket."""
         limits = self.limits
-        period = min(SWEEP_PERIOD_S, limits.idle_timeout_s / 4, limits.max_duration_s / 4)
+        period = max(0.01, min(SWEEP_PERIOD_S, limits.idle_timeout_s / 4, limits.max_duration_s / 4))
         while self.connections:
             await asyncio.sleep(period)
             now = time.monotonic()
