@@ -61,6 +61,7 @@ def stack_parameters(template: Path, stack: Stack) -> dict[str, str]:
         "ZookeeperHosts": stack.zookeeper.hosts,
     }
     values["SchedulerPrecisionSeconds"] = "0"  # the emulator's scheduler fires on the second
+    values["LeaderboardFanoutFramesPerSecond"] = "50000"  # the emulator's batch extension carries far more than AWS's default quota
     return {name: value for name, value in values.items() if name in declared}
 
 
