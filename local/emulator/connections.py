@@ -149,7 +149,10 @@ return 0
 
     def __init__(self, url: str, prefix: str = "emulator:") -> None:
         self.prefix = prefix
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        # A blocking pool: a burst of connects (hundreds at once) waits for a free connection instead of
+        # failing with "Too many connections" at redis-py's default cap of 100.
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=10, decode_responses=True)
+        self._redis = aioredis.Redis.from_pool(pool)
 
     def _key(self, connection_id: str) -> str:
         return f"{self.prefix}conn:{connection_id}"

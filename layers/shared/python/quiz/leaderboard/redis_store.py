@@ -218,15 +218,14 @@ class RedisLeaderboard:
                 out[q] = (int(at), int(audience or 0))
         return out
 
-    def record_pushes(self, pushed: dict[str, int]) -> None:
-        """Remember when each quiz was last pushed and to how many connections (for pacing)."""
+    def record_pushes(self, pushed: dict[str, int], *, at_ms: int) -> None:
+        """Remember when each quiz's last push started and to how many connections it went (for pacing)."""
         if not pushed:
             return
-        now_ms = int(time.time() * 1000)
         try:
             pipe = self._r.pipeline(transaction=False)
             for q, audience in pushed.items():
-                pipe.set(self.keys(q)["pushed"], f"{now_ms}:{audience}", ex=TTL_S)
+                pipe.set(self.keys(q)["pushed"], f"{at_ms}:{audience}", ex=TTL_S)
             pipe.execute()
         except redis.RedisError as exc:
             raise DependencyUnavailable("Redis is unavailable") from exc

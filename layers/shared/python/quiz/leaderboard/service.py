@@ -142,8 +142,11 @@ class LeaderboardService:
                     for c in view.climbers
                 }
             pushes.append(QuizPush(quiz_id, leaderboard_frame(view, server_time), personal))
+        started_ms = int(time.time() * 1000)
         audiences = self._notifier.deliver(pushes)
-        self.board.record_pushes({q: audiences.get(q, 0) for q in quiz_ids})
+        # The pace runs from the start of one push to the start of the next: the time a push itself takes
+        # counts toward the interval instead of being added to it.
+        self.board.record_pushes({q: audiences.get(q, 0) for q in quiz_ids}, at_ms=started_ms)
         return sum(audiences.values()) + sum(len(p.personal) for p in pushes)
 
     def snapshot(self, quiz_id: str, user_id: str, limit: int) -> dict[str, Any]:
