@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,13 +23,15 @@ import redis
 
 from quiz import db
 from quiz.auth import Principal, Role
-from quiz.leaderboard.domain import QuizPush
+from quiz.leaderboard.domain import BoardTick, QuizPush, parse_record
 from quiz.leaderboard.kafka_event import board_records, score_events
+from quiz.leaderboard.kafka_ticker import KafkaTicker
 from quiz.leaderboard.postgres import PostgresStandings
 from quiz.leaderboard.redis_store import RedisLeaderboard
 from quiz.leaderboard.service import LeaderboardService, Pacing
 from quiz.quizzes.postgres import OutboxEvent, PostgresQuizStore
 from quiz.quizzes.service import QuizService
+from tests.conftest import read_records
 from tests.integration.test_quiz_service import QUIZ, RecordingNotifier, RecordingTimer, make_user
 
 pytestmark = pytest.mark.integration
@@ -66,6 +72,11 @@ def closed_marker(quiz_id: str, question_id: int) -> OutboxEvent:
     return OutboxEvent(0, payload["event_id"], "quiz.scores", quiz_id, payload, {})
 
 
+def board_tick(quiz_id: str) -> OutboxEvent:
+    payload = {"type": "board_tick", "quiz_id": quiz_id}
+    return OutboxEvent(0, "tick", "quiz.scores", quiz_id, payload, {})
+
+
 class RecordingPush:
     def __init__(self) -> None:
         self.boards: list[dict[str, Any]] = []
@@ -73,9 +84,21 @@ class RecordingPush:
 
     def deliver(self, pushes: Sequence[QuizPush]) -> dict[str, int]:
         for push in pushes:
-            self.boards.append(dict(push.board))
-            self.personal.append(dict(push.personal))
+            if push.board is not None:
+                self.boards.append(dict(push.board))
+            if push.personal:
+                self.personal.append(dict(push.personal))
         return {push.quiz_id: 1 for push in pushes}
+
+
+class RecordingTicker:
+    """The ticker port: keeps the ticks, which the test hands back as the next batch (as Kafka would)."""
+
+    def __init__(self) -> None:
+        self.ticks: list[str] = []
+
+    def tick(self, quiz_ids: list[str]) -> None:
+        self.ticks.extend(quiz_ids)
 
 
 class RecordingSleep:
@@ -97,10 +120,17 @@ def world(database_url: str, redis_conn: redis.Redis) -> dict[str, Any]:
     quizzes = QuizService(PostgresQuizStore(db.pool(database_url), "quiz.scores"), captured, RecordingNotifier(), RecordingTimer())
     push = RecordingPush()
     sleep = RecordingSleep()
+    ticker = RecordingTicker()
     board = LeaderboardService(
-        RedisLeaderboard(redis_conn), PostgresStandings(db.pool(database_url)), push, top_n=3, pacing=Pacing(100, 50_000), sleep=sleep
+        RedisLeaderboard(redis_conn),
+        PostgresStandings(db.pool(database_url)),
+        push,
+        ticker=ticker,
+        top_n=3,
+        pacing=Pacing(100, 50_000, max_wait_ms=100),
+        sleep=sleep,
     )
-    return {"quizzes": quizzes, "captured": captured, "push": push, "board": board, "sleep": sleep}
+    return {"quizzes": quizzes, "captured": captured, "push": push, "board": board, "sleep": sleep, "ticker": ticker}
 
 
 def sums_in_postgres(database_url: str, quiz_id: str) -> dict[str, int]:
@@ -319,12 +349,65 @@ def test_frames_of_one_quiz_are_paced_and_the_last_change_is_still_pushed(world:
     assert world["push"].personal[-1][str(players[3].user_id)]["score"] > 0, "and it carries the change"
 
 
-def test_the_pace_follows_the_room(world: dict[str, Any], database_url: str, redis_conn: redis.Redis) -> None:
-    quiz_id, _ = play(world, database_url)
+def test_a_large_rooms_board_is_held_back_without_holding_up_its_players(
+    world: dict[str, Any], database_url: str, redis_conn: redis.Redis
+) -> None:
+    quiz_id, players = play(world, database_url)
     board: LeaderboardService = world["board"]
     sleep: RecordingSleep = world["sleep"]
-    board.apply_batch(list(score_events(kafka_event(world["captured"].events))))
-    # the last frame went to 20,000 connections: at 50,000 frames/s the next may go 400 ms later
+    push: RecordingPush = world["push"]
+    ticker: RecordingTicker = world["ticker"]
+    events = world["captured"].events
+    board.apply_batch(list(score_events(kafka_event(events))))
+    # the last board went to 20,000 connections: at 50,000 frames/s the next may go 400 ms later, more
+    # than the 100 ms a batch may wait
     redis_conn.set(RedisLeaderboard.keys(quiz_id)["pushed"], f"{int(time.time() * 1000)}:20000")
-    board.apply_batch(list(score_events(kafka_event(world["captured"].events))))
-    assert 0.3 < sleep.waits[-1] <= 0.4
+    boards = len(push.boards)
+
+    quizzes: QuizService = world["quizzes"]
+    before = len(events)
+    quizzes.answer(players[3], quiz_id, 2, "modern", "d2")
+    outcome = board.apply_batch(list(score_events(kafka_event(events[before:]))))
+    dee = str(players[3].user_id)
+    assert (outcome.held, outcome.waited_ms, sleep.waits) == (1, 0, []), "nothing waits: the board is held back"
+    assert len(push.boards) == boards and dee in push.personal[-1], "the player who answered hears their score at once"
+    assert ticker.ticks == [quiz_id]
+
+    # another answer before the tick comes back: still held, and no second tick while one is on its way
+    before = len(events)
+    quizzes.answer(players[1], quiz_id, 2, "modern", "b2")
+    board.apply_batch(list(score_events(kafka_event(events[before:]))))
+    assert len(push.boards) == boards and ticker.ticks == [quiz_id]
+
+    # the tick comes back with nothing else for this quiz: the owed frame goes out, after the rest of the interval
+    board.apply_batch(list(board_records(kafka_event([board_tick(quiz_id)]))))
+    assert len(push.boards) == boards + 1 and 0.3 < sleep.waits[-1] <= 0.4
+    assert push.boards[-1]["top"][0]["score"] >= max(s.score for s in board.board.ranked(quiz_id))
+
+    # a late duplicate of that tick finds nothing owed: no frame, no wait
+    waits = len(sleep.waits)
+    board.apply_batch(list(board_records(kafka_event([board_tick(quiz_id)]))))
+    assert len(push.boards) == boards + 1 and len(sleep.waits) == waits
+
+
+def test_board_ticks_travel_on_the_quizs_own_partition(new_topic: Callable[[str, int], str], kafka_bootstrap: str) -> None:
+    topic = new_topic("test.ticks", 3)
+    KafkaTicker(kafka_bootstrap, topic).tick(["QUIZA1", "QUIZB2", "QUIZA1"])
+    records = read_records(topic, kafka_bootstrap, expected=3)
+    assert [parse_record(r.value) for r in records if r.key == b"QUIZA1"] == [BoardTick("QUIZA1"), BoardTick("QUIZA1")]
+    assert len({r.partition for r in records if r.key == b"QUIZA1"}) == 1, "keyed by quiz: behind that quiz's scores"
+    assert {r.key for r in records} == {b"QUIZA1", b"QUIZB2"}
+
+
+def test_a_ticker_that_cannot_reach_kafka_loses_only_the_tick() -> None:
+    # In a process of its own: kafka-python leaves the sockets of a producer that never bootstrapped open.
+    script = (
+        "import logging; logging.basicConfig(); from quiz.leaderboard.kafka_ticker import KafkaTicker;"
+        "KafkaTicker('127.0.0.1:1', 'nowhere', timeout_s=0.5).tick(['QUIZA1']); print('returned')"
+    )
+    layer = str(Path(__file__).resolve().parents[2] / "layers" / "shared" / "python")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": layer}
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "returned", done.stderr
+    assert "board tick for 1 quiz(zes) not sent" in done.stderr

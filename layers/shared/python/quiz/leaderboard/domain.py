@@ -36,17 +36,6 @@ class QuestionClosed:
             raise BadScoreEvent(f"unreadable question_closed marker: {exc}") from exc
 
 
-def parse_record(raw: bytes | str) -> ScoreEvent | QuestionClosed:
-    """A record of the scores topic: a player's new total, or a question's close."""
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise BadScoreEvent(f"not JSON: {exc}") from exc
-    if isinstance(data, dict) and data.get("type") == "question_closed":
-        return QuestionClosed.parse(data)
-    return ScoreEvent.parse(raw)
-
-
 @dataclass(frozen=True)
 class ScoreEvent:
     event_id: str
@@ -77,6 +66,36 @@ class ScoreEvent:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadScoreEvent(f"unreadable score event: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class BoardTick:
+    """The leaderboard's own reminder, put on the quiz's partition when it held a board frame back to keep
+    the pace: when it comes back and nothing newer pushed the board, the held-back frame goes out."""
+
+    quiz_id: str
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> BoardTick:
+        if not isinstance(data.get("quiz_id"), str):
+            raise BadScoreEvent("unreadable board_tick: no quiz_id")
+        return cls(quiz_id=data["quiz_id"])
+
+
+BoardRecord = ScoreEvent | QuestionClosed | BoardTick
+
+
+def parse_record(raw: bytes | str) -> BoardRecord:
+    """A record of the scores topic: a player's new total, a question's close, or a board tick."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise BadScoreEvent(f"not JSON: {exc}") from exc
+    if isinstance(data, dict) and data.get("type") == "question_closed":
+        return QuestionClosed.parse(data)
+    if isinstance(data, dict) and data.get("type") == "board_tick":
+        return BoardTick.parse(data)
+    return ScoreEvent.parse(raw)
 
 
 def user_of(member_name: str) -> str:
@@ -175,8 +194,19 @@ def wait_before_push_ms(last_push_ms: int | None, interval_ms: int, now_ms: int)
 
 @dataclass(frozen=True)
 class QuizPush:
-    """One tick of one quiz: the board frame for every connection, and personal frames by user id."""
+    """One tick of one quiz: the board frame for every connection (None: held back this tick, to keep
+    the pace), and personal frames by user id."""
 
     quiz_id: str
-    board: Mapping[str, Any]
+    board: Mapping[str, Any] | None
     personal: Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Pace:
+    """A quiz's board frames so far: when the last push started (ms since the epoch), to how many
+    connections, and whether a frame held back to keep the pace is still owed."""
+
+    last_push_ms: int | None
+    audience: int
+    held: bool

@@ -1,4 +1,4 @@
-"""The Kafka event source mapping's event (aws:kafka / SelfManagedKafka) as score events and close markers."""
+"""The Kafka event source mapping's event (aws:kafka / SelfManagedKafka) as score events, close markers and ticks."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from quiz.leaderboard.domain import BadScoreEvent, QuestionClosed, ScoreEvent, parse_record
+from quiz.leaderboard.domain import BadScoreEvent, BoardRecord, ScoreEvent, parse_record
 
 log = logging.getLogger("quiz.leaderboard")
 
 
-def board_records(event: dict[str, Any]) -> Iterator[ScoreEvent | QuestionClosed]:
+def board_records(event: dict[str, Any]) -> Iterator[BoardRecord]:
     """Every readable record of the batch, in partition order. Unreadable records are logged and
     skipped: retrying cannot fix them, and they must not block the partition."""
     for key, records in (event.get("records") or {}).items():

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import redis
 
 from quiz.errors import DependencyUnavailable
-from quiz.leaderboard.domain import BoardView, Climber, ScoreEvent, Standing, user_of
+from quiz.leaderboard.domain import BoardView, Climber, Pace, ScoreEvent, Standing, user_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -131,7 +131,15 @@ class RedisLeaderboard:
     @staticmethod
     def keys(quiz_id: str) -> dict[str, str]:
         base = f"lb:{{{quiz_id}}}"
-        return {"z": f"{base}:z", "meta": f"{base}:meta", "seq": f"{base}:seq", "ready": f"{base}:ready", "pushed": f"{base}:pushed"}
+        return {
+            "z": f"{base}:z",
+            "meta": f"{base}:meta",
+            "seq": f"{base}:seq",
+            "ready": f"{base}:ready",
+            "pushed": f"{base}:pushed",  # "<ms since the epoch the last board push started>:<connections it went to>"
+            "held": f"{base}:held",  # a board frame was held back to keep the pace and is still owed
+            "tick": f"{base}:tick",  # a board tick is on its way through Kafka
+        }
 
     def _args(self, events: Iterable[ScoreEvent]) -> list[Any]:
         args: list[Any] = []
@@ -183,40 +191,69 @@ class RedisLeaderboard:
             out.append(Standing(rank=i, user_id=user, display_name=name, score=int(score)))
         return out
 
-    def views(self, moved: dict[str, list[str]], top_n: int, *, new_seq: bool = True) -> dict[str, BoardView]:
-        """Per quiz: a new seq (unless `new_seq` is False: a read, not a frame), the top N and where each
-        moved player stands, in one round trip for all quizzes. The cost grows with top N and the players
-        who moved, never with the room."""
+    def views(self, moved: dict[str, list[str]], top_n: int, *, frames: Iterable[str] = ()) -> dict[str, BoardView]:
+        """Per quiz: the top N and where each moved player stands, and a new seq for the quizzes in
+        `frames` (those about to get a board frame; 0 for the others), in one round trip for all quizzes.
+        The cost grows with top N and the players who moved, never with the room."""
         quizzes = list(moved)
+        numbered = set(frames)
         try:
             pipe = self._r.pipeline(transaction=False)
             now_ms = int(time.time() * 1000)
             for q in quizzes:
                 k = self.keys(q)
-                if new_seq:
+                if q in numbered:
                     self._next_seq(keys=[k["seq"]], args=[now_ms, TTL_S], client=pipe)
                 self._view(keys=[k["z"], k["meta"]], args=[top_n, *moved[q]], client=pipe)
-            replies = pipe.execute()
+            replies = iter(pipe.execute())
         except redis.RedisError as exc:
             raise DependencyUnavailable("Redis is unavailable") from exc
-        step = 2 if new_seq else 1
-        return {q: _board_view(q, replies[step * i] if new_seq else 0, replies[step * i + step - 1]) for i, q in enumerate(quizzes)}
+        views = {}
+        for q in quizzes:
+            seq = next(replies) if q in numbered else 0
+            views[q] = _board_view(q, seq, next(replies))
+        return views
 
-    def last_pushes(self, quiz_ids: list[str]) -> dict[str, tuple[int, int]]:
-        """Per quiz: (when its last leaderboard frame went out, in ms since the epoch; how many
-        connections it went to). Quizzes never pushed are left out."""
+    def pace_state(self, quiz_ids: list[str]) -> dict[str, Pace]:
+        """Per quiz: when its last board push started, to how many connections, and whether a frame is owed."""
         if not quiz_ids:
             return {}
         try:
-            raw = self._r.mget([self.keys(q)["pushed"] for q in quiz_ids])
+            pipe = self._r.pipeline(transaction=False)
+            pipe.mget([self.keys(q)["pushed"] for q in quiz_ids])
+            pipe.mget([self.keys(q)["held"] for q in quiz_ids])
+            pushed, held = pipe.execute()
         except redis.RedisError as exc:
             raise DependencyUnavailable("Redis is unavailable") from exc
         out = {}
-        for q, value in zip(quiz_ids, raw, strict=True):
-            if value:
-                at, _, audience = _s(value).partition(":")
-                out[q] = (int(at), int(audience or 0))
+        for q, value, owed in zip(quiz_ids, pushed, held, strict=True):
+            at, _, audience = _s(value).partition(":") if value else ("", "", "")
+            out[q] = Pace(int(at) if at else None, int(audience or 0), bool(owed))
         return out
+
+    def hold(self, quiz_ids: list[str], tick_ttl_ms: int) -> list[str]:
+        """Note that these quizzes owe a board frame; returns those that have no tick on its way yet (the
+        caller sends one). A tick that never comes back (Kafka down) expires, and the next batch sends another."""
+        if not quiz_ids:
+            return []
+        try:
+            pipe = self._r.pipeline(transaction=False)
+            for q in quiz_ids:
+                k = self.keys(q)
+                pipe.set(k["held"], "1", ex=TTL_S)
+                pipe.set(k["tick"], "1", nx=True, px=tick_ttl_ms)
+            replies = pipe.execute()
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("Redis is unavailable") from exc
+        return [q for q, claimed in zip(quiz_ids, replies[1::2], strict=True) if claimed]
+
+    def ticks_arrived(self, quiz_ids: list[str]) -> None:
+        """These quizzes' ticks came back: a later hold must send a new one."""
+        if quiz_ids:
+            try:
+                self._r.delete(*[self.keys(q)["tick"] for q in quiz_ids])
+            except redis.RedisError as exc:
+                raise DependencyUnavailable("Redis is unavailable") from exc
 
     def record_pushes(self, pushed: dict[str, int], *, at_ms: int) -> None:
         """Remember when each quiz's last push started and to how many connections it went (for pacing)."""
@@ -226,6 +263,7 @@ class RedisLeaderboard:
             pipe = self._r.pipeline(transaction=False)
             for q, audience in pushed.items():
                 pipe.set(self.keys(q)["pushed"], f"{at_ms}:{audience}", ex=TTL_S)
+                pipe.delete(self.keys(q)["held"])
             pipe.execute()
         except redis.RedisError as exc:
             raise DependencyUnavailable("Redis is unavailable") from exc

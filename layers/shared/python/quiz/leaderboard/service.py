@@ -1,12 +1,17 @@
-"""The leaderboard service: apply a batch of score events, then push one paced frame per quiz.
+"""The leaderboard service: apply a batch of score events, tell each player who answered where they
+stand at once, and push the quiz's board frame at a pace the room can carry.
 
 The work of one tick does not grow with the room: the board is read as its top N plus the players whose
 score events are in the tick (their rank and the player above them), and only those players get a
-`your_rank` frame. Everyone else's rank is sent once per question, when the quiz service's
-`question_closed` marker arrives behind that question's last score on the quiz's partition. Frames of
-one quiz are paced: at most one per interval, the interval growing with the room so that the frames per
-second stay within what delivery carries; a tick that comes too soon waits out the rest of the interval
-and then pushes, so the last change is never left unsent.
+`your_rank` frame, right away. Everyone else's rank is sent once per question, when the quiz service's
+`question_closed` marker arrives behind that question's last score on the quiz's partition.
+
+The board frame (top N, to every connection) is paced per quiz: at most one per interval, the interval
+growing with the room so that its frames per second stay within what delivery carries. A tick that comes
+too soon either waits for the rest of the interval (when that is short: `max_wait_ms`) and pushes, or
+holds the frame back and puts a board tick on the quiz's partition; when the tick comes back and the
+frame is still owed, it goes out (waiting for the rest of the interval if it must). So the last change
+is never left unsent, and a large room's board does not hold up its players' own frames.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from typing import Any, Protocol
 
 from quiz.errors import NotFound
 from quiz.leaderboard.domain import (
+    BoardRecord,
+    BoardTick,
+    BoardView,
     QuestionClosed,
     QuizPush,
     ScoreEvent,
@@ -42,16 +50,23 @@ TOP_N = 10
 class Notifier(Protocol):
     def deliver(self, pushes: Sequence[QuizPush]) -> dict[str, int]:
         """Every quiz's board frame to all its connections and each personal frame to its player, in as few
-        calls as the gateway allows; returns, per quiz, how many connections the board frame reached."""
+        calls as the gateway allows; returns, per quiz, how many connections it has."""
+        ...
+
+
+class Ticker(Protocol):
+    def tick(self, quiz_ids: list[str]) -> None:
+        """Put a board tick for each quiz on its partition of the scores topic (best effort)."""
         ...
 
 
 @dataclass(frozen=True)
 class Pacing:
-    """LEADERBOARD_MIN_INTERVAL_MS and LEADERBOARD_FANOUT_FRAMES_PER_S (see quiz.config)."""
+    """LEADERBOARD_MIN_INTERVAL_MS, LEADERBOARD_FANOUT_FRAMES_PER_S and LEADERBOARD_MAX_WAIT_MS (see quiz.config)."""
 
     min_interval_ms: int = 100
     fanout_frames_per_s: int = 50_000
+    max_wait_ms: int = 100
 
     def interval_ms(self, audience: int) -> int:
         return push_interval_ms(audience, min_interval_ms=self.min_interval_ms, fanout_frames_per_s=self.fanout_frames_per_s)
@@ -64,6 +79,7 @@ class BatchOutcome:
     rebuilt: int
     frames: int
     waited_ms: int = 0
+    held: int = 0
 
 
 class LeaderboardService:
@@ -73,6 +89,7 @@ class LeaderboardService:
         standings: PostgresStandings,
         notifier: Notifier,
         *,
+        ticker: Ticker | None = None,
         top_n: int = TOP_N,
         pacing: Pacing | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -80,6 +97,7 @@ class LeaderboardService:
         self.board = board
         self._standings = standings
         self._notifier = notifier
+        self._ticker = ticker
         self._top_n = top_n
         self._pacing = pacing or Pacing()
         self._sleep = sleep
@@ -95,65 +113,92 @@ class LeaderboardService:
             log.info("rebuilt the leaderboard of %s from PostgreSQL (%d players)", quiz_id, len(truth))
         return rebuilt
 
-    def apply_batch(self, records: Sequence[ScoreEvent | QuestionClosed]) -> BatchOutcome:
+    def apply_batch(self, records: Sequence[BoardRecord]) -> BatchOutcome:
         """Idempotent: a replayed or reordered event is ignored (only higher versions apply)."""
         newest = latest([r for r in records if isinstance(r, ScoreEvent)])
         by_quiz: dict[str, list[ScoreEvent]] = defaultdict(list)
         for e in newest.values():
             by_quiz[e.quiz_id].append(e)
         closed = {r.quiz_id for r in records if isinstance(r, QuestionClosed)}
-        quiz_ids = list(dict.fromkeys([*by_quiz, *sorted(closed)]))
+        ticked = {r.quiz_id for r in records if isinstance(r, BoardTick)}
+        quiz_ids = list(dict.fromkeys([*by_quiz, *sorted(closed), *sorted(ticked)]))
         rebuilt = self.ensure(quiz_ids)
         changed = self.board.apply(by_quiz)
-        waited = self._wait_for_pace(quiz_ids)
-        # Every quiz of the batch gets its frame, changed or not: a retried batch (the first attempt
-        # died after Redis, before or during the push) finds nothing new to apply but must still push.
-        frames = self._push(quiz_ids, {q: [e.user_id for e in by_quiz.get(q, [])] for q in quiz_ids}, closed)
+        self.board.ticks_arrived(sorted(ticked))
+        frames, waited, held = self._push(quiz_ids, {q: [e.user_id for e in by_quiz.get(q, [])] for q in quiz_ids}, closed, ticked)
         # After the push, so that PostgreSQL's round trip is not on the way to the screen; a crash
         # here retries the whole batch, and the upsert only ever moves to a higher version.
         self._standings.persist(list(newest.values()))
         return BatchOutcome(
-            quizzes=len(quiz_ids), applied=sum(len(c) for c in changed.values()), rebuilt=len(rebuilt), frames=frames, waited_ms=waited
+            quizzes=len(quiz_ids),
+            applied=sum(len(c) for c in changed.values()),
+            rebuilt=len(rebuilt),
+            frames=frames,
+            waited_ms=waited,
+            held=held,
         )
 
-    def _wait_for_pace(self, quiz_ids: list[str]) -> int:
-        """Wait until every quiz of the tick may have its next frame; returns the milliseconds waited.
-
-        One wait for the whole tick (not one per quiz), at most one interval of the largest room."""
+    def _push(self, quiz_ids: list[str], moved: dict[str, list[str]], closed: set[str], ticked: set[str]) -> tuple[int, int, int]:
+        """Returns (frames sent, ms waited, quizzes whose board frame was held back)."""
         now_ms = int(time.time() * 1000)
-        last = self.board.last_pushes(quiz_ids)
-        wait_ms = max((wait_before_push_ms(at, self._pacing.interval_ms(audience), now_ms) for at, audience in last.values()), default=0)
-        if wait_ms > 0:
-            self._sleep(wait_ms / 1000)
-        return wait_ms
-
-    def _push(self, quiz_ids: list[str], moved: dict[str, list[str]], closed: set[str]) -> int:
-        views = self.board.views(moved, self._top_n)
-        server_time = datetime.now(UTC).isoformat(timespec="milliseconds")
-        pushes = []
-        for quiz_id in quiz_ids:
-            view = views[quiz_id]
-            personal: Mapping[str, Mapping[str, Any]]
-            if quiz_id in closed:
-                personal = everyone_ranks(quiz_id, self.board.ranked(quiz_id))
+        paces = self.board.pace_state(quiz_ids)
+        board_now, board_later, hold = [], {}, []
+        for q in quiz_ids:
+            pace = paces[q]
+            if q in ticked and not moved[q] and q not in closed and not pace.held:
+                continue  # a tick whose frame a later tick already sent
+            wait = wait_before_push_ms(pace.last_push_ms, self._pacing.interval_ms(pace.audience), now_ms)
+            if wait == 0 or q in closed:
+                board_now.append(q)
+            elif wait <= self._pacing.max_wait_ms or (q in ticked and not moved[q]):
+                board_later[q] = wait  # short, or nothing else is coming for this quiz: wait here
             else:
-                personal = {
-                    c.standing.user_id: rank_frame(quiz_id, c.standing, c.above_score, c.above_name, view.participants)
-                    for c in view.climbers
-                }
-            pushes.append(QuizPush(quiz_id, leaderboard_frame(view, server_time), personal))
+                hold.append(q)
+        wanted = [q for q in quiz_ids if q in board_now or q in board_later or moved[q] or q in closed]
+        views = self.board.views({q: moved[q] for q in wanted}, self._top_n, frames=[*board_now, *board_later])
+        server_time = datetime.now(UTC).isoformat(timespec="milliseconds")
+
+        # Players who answered hear where they stand at once; boards that are due go with them.
+        first = [self._quiz_push(views[q], q in board_now, q in closed, server_time) for q in wanted]
+        sent = self._deliver([p for p in first if p.board is not None or p.personal], board_now)
+        if hold:
+            need_tick = self.board.hold(hold, tick_ttl_ms=2 * max(self._pacing.interval_ms(paces[q].audience) for q in hold) + 1_000)
+            if need_tick and self._ticker is not None:
+                self._ticker.tick(need_tick)
+        waited = 0
+        if board_later:
+            waited = max(board_later.values())
+            self._sleep(waited / 1000)
+            server_time = datetime.now(UTC).isoformat(timespec="milliseconds")
+            sent += self._deliver([QuizPush(q, leaderboard_frame(views[q], server_time), {}) for q in board_later], list(board_later))
+        return sent, waited, len(hold)
+
+    def _quiz_push(self, view: BoardView, with_board: bool, closed: bool, server_time: str) -> QuizPush:
+        quiz_id = view.quiz_id
+        personal: Mapping[str, Mapping[str, Any]]
+        if closed:
+            personal = everyone_ranks(quiz_id, self.board.ranked(quiz_id))
+        else:
+            personal = {
+                c.standing.user_id: rank_frame(quiz_id, c.standing, c.above_score, c.above_name, view.participants) for c in view.climbers
+            }
+        return QuizPush(quiz_id, leaderboard_frame(view, server_time) if with_board else None, personal)
+
+    def _deliver(self, pushes: list[QuizPush], boards: list[str]) -> int:
+        if not pushes:
+            return 0
         started_ms = int(time.time() * 1000)
         audiences = self._notifier.deliver(pushes)
-        # The pace runs from the start of one push to the start of the next: the time a push itself takes
-        # counts toward the interval instead of being added to it.
-        self.board.record_pushes({q: audiences.get(q, 0) for q in quiz_ids}, at_ms=started_ms)
-        return sum(audiences.values()) + sum(len(p.personal) for p in pushes)
+        # The pace runs from the start of one board push to the start of the next: the time a push itself
+        # takes counts toward the interval instead of being added to it.
+        self.board.record_pushes({q: audiences.get(q, 0) for q in boards}, at_ms=started_ms)
+        return sum(audiences.get(p.quiz_id, 0) for p in pushes if p.board is not None) + sum(len(p.personal) for p in pushes)
 
     def snapshot(self, quiz_id: str, user_id: str, limit: int) -> dict[str, Any]:
         """The top `limit`, the board's size and the caller's own standing, in one Redis call (for a caller
         already known to be the quiz's host or player, e.g. right after joining)."""
         self.ensure([quiz_id])
-        view = self.board.views({quiz_id: [user_id]}, limit, new_seq=False)[quiz_id]
+        view = self.board.views({quiz_id: [user_id]}, limit)[quiz_id]
         me = next((c.standing for c in view.climbers), None)
         return {
             "quiz_id": quiz_id,

@@ -79,12 +79,14 @@ class Broadcaster:
 
     def deliver(self, pushes: Sequence[QuizPush]) -> dict[str, int]:
         """Several quizzes' ticks in one delivery: each board frame encoded once for all its connections,
-        then the personal frames. Returns, per quiz, how many connections the board frame reached."""
+        then the personal frames. Returns, per quiz, how many connections the quiz has (what its board
+        frame reached, or would have)."""
         rooms = self._rooms([p.quiz_id for p in pushes])
         messages: list[Message] = []
         for push in pushes:
             room = rooms[push.quiz_id]
-            messages.append((room.connection_ids, encode(push.board)))
+            if push.board is not None:
+                messages.append((room.connection_ids, encode(push.board)))
             messages.extend(room.personal(push.personal))
         gone = set(self._delivery.send_many(messages))
         by_quiz: dict[str, list[str]] = defaultdict(list)
