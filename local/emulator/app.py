@@ -39,7 +39,7 @@ from local.emulator.http_api import HttpApi
 from local.emulator.management import ManagementApi
 from local.emulator.metrics import EmulatorMetrics
 from local.emulator.runtime import Runtime
-from local.emulator.scheduler import Scheduler
+from local.emulator.scheduler import ScheduleFile, Scheduler
 from local.emulator.settings import EmulatorSettings
 from local.emulator.template import Application, TemplateError, WebSocketApi, load_application, load_env_file
 from local.emulator.websocket import WebSocketGateway
@@ -102,7 +102,11 @@ class Emulator:
             node_url=self.cluster.owner_url if self.cluster is not None else None,
         )
         self.scheduler = Scheduler(
-            resolve_arn=self._function_for_arn, invoke=self.invoke_async, region=settings.region, account_id=settings.account_id
+            resolve_arn=self._function_for_arn,
+            invoke=self.invoke_async,
+            region=settings.region,
+            account_id=settings.account_id,
+            store=ScheduleFile(settings.schedule_store_path),
         )
         self.kafka_mappings: list[Any] = []
         self.metrics.watch_runtime(self.runtime.pools)
@@ -134,6 +138,7 @@ class Emulator:
         else:
             await self.registry.register_node(self.settings.node_id, self.settings.url)
         await asyncio.to_thread(self._start_kafka)
+        self.scheduler.resume()
         for trigger in self.application.schedules:
             self.scheduler.start_periodic(trigger.function_id, trigger.expression, trigger.payload)
         if self.settings.reload:

@@ -12,8 +12,17 @@ Only one-time ``at(yyyy-mm-ddThh:mm:ss)`` expressions are emulated (with
 ``ScheduleExpressionTimezone``, default UTC); the target must be a Lambda function of the template
 (by ARN). At the time, the target is invoked with ``Target.Input`` (parsed JSON), retried per
 ``RetryPolicy.MaximumRetryAttempts`` (default 185 on AWS; bounded to 3 here), then, with
-``ActionAfterCompletion: DELETE``, the schedule is removed. Schedules live in this node's memory:
-a restart forgets them, as a question's deadline still holds on the database's clock.
+``ActionAfterCompletion: DELETE``, the schedule is removed.
+
+Schedules outlive a restart, as EventBridge Scheduler's do: each create, delete and firing rewrites a
+JSON file (`ScheduleFile`, ``EmulatorSettings.schedule_store``; default
+``.state/emulator/schedules-<node id>.json``). On start-up the node loads it, fires at once (with their
+``Input``) the schedules that fell due while it was down, and schedules the rest; a schedule that has
+fired is kept only when AWS keeps it (no ``ActionAfterCompletion: DELETE``), marked so that it never fires
+twice. A file of this node's own rather than the Redis registry: a node runs without Redis, and nodes
+sharing a Redis would each load and fire every schedule (the node that took the CreateSchedule call owns
+it, as it owns its WebSockets). A firing cut short by a stop runs again after the restart: at least once,
+as on AWS, which the question clock tolerates (closing a closed question changes nothing).
 
 Template ``Type: Schedule`` events with ``rate(...)`` expressions run periodically with their ``Input``
 (or an EventBridge "Scheduled Event" when there is none). ``cron(...)`` is not emulated (logged).
@@ -24,11 +33,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -83,19 +94,55 @@ class Schedule:
     delete_after: bool
     arn: str
     created: dict[str, Any]  # what GetSchedule returns besides Name, GroupName and Arn
+    body: dict[str, Any]  # the CreateSchedule request, which the store keeps to rebuild it
     handle: asyncio.TimerHandle | None = None
+    fired: bool = False
+
+
+class ScheduleFile:
+    """The schedules of one node in a JSON file, rewritten whole (and atomically) on every change:
+    a few hundred schedules at most (one per open question), so simplicity wins over a journal."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> list[dict[str, Any]]:
+        try:
+            records = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            log.warning("schedules in %s not loaded: %s", self.path, exc)
+            return []
+        return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+
+    def save(self, records: list[dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = self.path.with_name(self.path.name + ".tmp")
+        scratch.write_text(json.dumps(records, separators=(",", ":")))
+        os.replace(scratch, self.path)  # readers (and a crash) see the old file or the new one, never half
 
 
 class Scheduler:
     """One-time schedules that invoke template functions, plus the template's rate() events."""
 
-    def __init__(self, *, resolve_arn: Callable[[str], str | None], invoke: InvokeAsync, region: str, account_id: str) -> None:
+    def __init__(
+        self,
+        *,
+        resolve_arn: Callable[[str], str | None],
+        invoke: InvokeAsync,
+        region: str,
+        account_id: str,
+        store: ScheduleFile | None = None,
+    ) -> None:
         self._resolve = resolve_arn
+        self._store = store
         self._invoke = invoke
         self._region, self._account = region, account_id
         self._schedules: dict[tuple[str, str], Schedule] = {}
         self._periodic: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
     def routes(self) -> list[Route]:
         return [Route(PREFIX + "/schedules/{name}", self.endpoint, methods=["POST", "GET", "DELETE"])]
@@ -116,6 +163,7 @@ class Scheduler:
                 return _error(404, "ResourceNotFoundException", f"Schedule {name} does not exist.")
             if found.handle:
                 found.handle.cancel()
+            self._save()
             return JSONResponse({})
         try:
             body = await request.json()
@@ -130,22 +178,31 @@ class Scheduler:
                 return _error(400, "ValidationException", f"{what} {value!r} must be 1-64 characters of [0-9a-zA-Z-_.]")
         if (group, name) in self._schedules:
             return _error(409, "ConflictException", f"Schedule {name} already exists.")
+        now = datetime.now(UTC).timestamp()
+        try:
+            schedule = self._build(name, group, body, {"CreationDate": now, "LastModificationDate": now})
+        except ValueError as exc:
+            return _error(400, "ValidationException", str(exc))
+        self._add(schedule)
+        self._save()
+        return JSONResponse({"ScheduleArn": schedule.arn})
+
+    def _build(self, name: str, group: str, body: dict[str, Any], dates: dict[str, Any]) -> Schedule:
         target = body.get("Target") or {}
         function_id = self._resolve(str(target.get("Arn", "")))
         if function_id is None:
-            return _error(400, "ValidationException", f"Target.Arn {target.get('Arn')!r} is not a function of this template")
+            raise ValueError(f"Target.Arn {target.get('Arn')!r} is not a function of this template")
         try:
             when = at_time(str(body.get("ScheduleExpression", "")), body.get("ScheduleExpressionTimezone"))
             payload = json.loads(target["Input"]) if target.get("Input") else {}
-        except (ValueError, json.JSONDecodeError) as exc:
-            return _error(400, "ValidationException", str(exc))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"Target.Input is not JSON: {exc}") from exc
         retries = int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", LOCAL_MAX_RETRIES))
         arn = f"arn:aws:scheduler:{self._region}:{self._account}:schedule/{group}/{name}"
-        now = datetime.now(UTC).timestamp()
         echoed = ("ActionAfterCompletion", "Description", "FlexibleTimeWindow", "ScheduleExpression", "ScheduleExpressionTimezone")
         created = {key: body[key] for key in echoed if key in body}
-        created.update(CreationDate=now, LastModificationDate=now, State=body.get("State") or "ENABLED", Target=target)
-        schedule = Schedule(
+        created.update(dates, State=body.get("State") or "ENABLED", Target=target)
+        return Schedule(
             name,
             group,
             str(body["ScheduleExpression"]),
@@ -156,13 +213,56 @@ class Scheduler:
             body.get("ActionAfterCompletion") == "DELETE",
             arn,
             created,
+            {**body, "GroupName": group},
         )
-        self._schedules[(group, name)] = schedule
-        if created["State"] == "DISABLED":  # AWS: a disabled schedule does not invoke its target
-            return JSONResponse({"ScheduleArn": arn})
-        delay = max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+    def _add(self, schedule: Schedule) -> None:
+        self._schedules[(schedule.group, schedule.name)] = schedule
+        if schedule.created["State"] == "DISABLED" or schedule.fired:  # AWS: a disabled schedule does not invoke its target
+            return
+        delay = max(0.0, (schedule.when - datetime.now(UTC)).total_seconds())
         schedule.handle = asyncio.get_running_loop().call_later(delay, self._fire, schedule)
-        return JSONResponse({"ScheduleArn": arn})
+
+    def resume(self) -> int:
+        """Load the schedules this node kept before it stopped (in the running loop): those that fell due
+        meanwhile fire now, the rest at their time. Returns how many were loaded."""
+        if self._store is None:
+            return 0
+        loaded = 0
+        for record in self._store.load():
+            try:
+                name, body = str(record["name"]), dict(record["body"])
+                group = str(body.get("GroupName") or "default")
+                schedule = self._build(name, group, body, dict(record.get("dates") or {}))
+            except (KeyError, TypeError, ValueError) as exc:  # its function left the template, or a damaged record
+                log.warning("stored schedule %s not resumed: %s", record.get("name"), exc)
+                continue
+            schedule.fired = bool(record.get("fired"))
+            if (group, name) in self._schedules:
+                continue
+            self._add(schedule)
+            loaded += 1
+            if not schedule.fired and schedule.handle is not None and schedule.when <= datetime.now(UTC):
+                log.info("schedule %s/%s fell due at %s while this node was down: firing it now", group, name, schedule.when.isoformat())
+        self._save()  # without the records that no longer resolve
+        return loaded
+
+    def _save(self) -> None:
+        if self._store is None or self._stopped:  # stopping empties memory, never the store
+            return
+        records = [
+            {
+                "name": s.name,
+                "body": s.body,
+                "dates": {k: s.created[k] for k in ("CreationDate", "LastModificationDate") if k in s.created},
+                "fired": s.fired,
+            }
+            for s in self._schedules.values()
+        ]
+        try:
+            self._store.save(records)
+        except OSError as exc:  # the schedule still fires while this node runs; only a restart would lose it
+            log.warning("schedules not saved to %s: %s", self._store.path, exc)
 
     def _fire(self, schedule: Schedule) -> None:
         task = asyncio.get_running_loop().create_task(self._run(schedule))
@@ -177,8 +277,10 @@ class Scheduler:
             except Exception as exc:  # the target failed: retry with backoff, as Scheduler does
                 log.warning("schedule %s: %s failed (attempt %d): %s", schedule.name, schedule.function_id, attempt + 1, exc)
                 await asyncio.sleep(min(2**attempt, 10))
+        schedule.fired = True
         if schedule.delete_after:
             self._schedules.pop((schedule.group, schedule.name), None)
+        self._save()
 
     # ------------------------------------------------------------------ template Schedule events
 
@@ -200,12 +302,13 @@ class Scheduler:
         self._periodic.append(asyncio.get_running_loop().create_task(every()))
 
     async def stop(self) -> None:
+        self._stopped = True
         for s in self._schedules.values():
             if s.handle:
                 s.handle.cancel()
         for t in [*self._periodic, *self._running]:
             t.cancel()
-        self._schedules.clear()
+        self._schedules.clear()  # in memory only: the store keeps them for the next start
 
 
 def scheduled_event(region: str, account: str) -> dict[str, Any]:

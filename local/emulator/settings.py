@@ -6,6 +6,7 @@ Defaults are AWS's documented quotas for WebSocket APIs; tests shorten them.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,16 @@ class EmulatorSettings:
     kafka_bootstrap: str | None = None  # default: local/stack.toml
     kafka_enabled: bool = True
     docs_dir: Path = REPO / "docs"
+    # Where this node keeps its EventBridge Scheduler schedules across restarts (see local/emulator/scheduler.py).
+    # None: <state dir>/emulator/schedules-<node id>.json, the state dir being $QUIZ_STATE_DIR or .state/.
+    schedule_store: Path | None = None
+
+    @property
+    def schedule_store_path(self) -> Path:
+        if self.schedule_store is not None:
+            return self.schedule_store
+        state = Path(os.environ.get("QUIZ_STATE_DIR", REPO / ".state")).resolve()
+        return state / "emulator" / f"schedules-{self.node_id}.json"
 
     @property
     def url(self) -> str:

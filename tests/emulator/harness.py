@@ -78,6 +78,7 @@ def start_emulator(
     env = {"Parameters": {"EVENT_LOG_DIR": str(event_dir)}}
     for key, values in (env_overrides or {}).items():
         env.setdefault(key, {}).update(values)
+    options.setdefault("schedule_store", event_dir / "schedules.json")  # never the developer's .state/
     env_file = event_dir / "env.json"
     env_file.write_text(json.dumps(env))
     port = free_port()
