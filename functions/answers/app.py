@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from quiz import payload
 from quiz.auth import Principal, authenticate, ws_principal
 from quiz.errors import BadRequest, NotFound, QuizError
 from quiz.http import Event, Response, api_handler, header, json_body, json_response, path_param
@@ -21,6 +22,7 @@ def _answer(p: Principal, e: Event) -> tuple[int, Any, dict[str, str]]:
     key = header(e, "Idempotency-Key")
     if key is None:
         raise IdempotencyKeyRequired()
+    key = payload.request_key(key, "Idempotency-Key")
     # The answer's time is when API Gateway received it (requestContext), never a field of the body.
     result = quiz_service().answer(
         p, path_param(e, "quiz_id"), body.get("question_id"), body.get("answer"), key, received_at=received_at(e)
@@ -30,7 +32,7 @@ def _answer(p: Principal, e: Event) -> tuple[int, Any, dict[str, str]]:
 
 
 def _removed(p: Principal, e: Event) -> tuple[int, Any]:
-    quiz_service().remove(p, path_param(e, "quiz_id"), path_param(e, "user_id"))
+    quiz_service().remove(p, path_param(e, "quiz_id"), payload.canonical_uuid(path_param(e, "user_id"), "user_id"))
     return 204, None
 
 
@@ -77,19 +79,19 @@ def ws_handler(event: Event, context: Any) -> Response:
     """WebSocket `{"action": "answer", "quiz_id", "question_id", "answer", "request_id"?}` -> `answer_result` frame."""
     echo: Any = None  # the client's request_id, echoed as sent so it can match the reply
     try:
-        body = json.loads(event.get("body") or "{}")
+        body = payload.loads(event.get("body") or "{}", what="frame")
         echo = body.get("request_id") if isinstance(body, dict) else None
         if not isinstance(body, dict) or not isinstance(body.get("quiz_id"), str):
             raise BadRequest("send quiz_id, question_id and answer")
-        if echo is not None and not isinstance(echo, str):
-            raise BadRequest("request_id must be a string (1 to 128 characters)", details={"field": "request_id"})
+        if echo is not None:
+            # Checked before anything is looked up by it: the idempotency lookup runs before membership.
+            payload.request_key(echo, "request_id")
+        payload.check_strings(body)
         player, arrived = ws_principal(event), received_at(event)
         result = quiz_service().answer(player, body["quiz_id"], body.get("question_id"), body.get("answer"), echo, received_at=arrived)
         frame: dict[str, Any] = {"type": "answer_result", **result.body()}
     except QuizError as exc:
         frame = {"type": "error", "action": "answer", **exc.to_body()["error"]}
-    except json.JSONDecodeError:
-        frame = {"type": "error", "action": "answer", "code": "bad_request", "message": "frames must be JSON objects"}
     if echo is not None:
         frame["request_id"] = echo
     return {"statusCode": 200, "body": json.dumps(frame, separators=(",", ":"))}

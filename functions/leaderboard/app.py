@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from quiz import payload
 from quiz.auth import authenticate
-from quiz.errors import ValidationFailed
-from quiz.http import Event, Response, api_handler, json_response, path_param
+from quiz.http import Event, Response, api_handler, json_response, path_param, query_param
 from quiz.leaderboard.bootstrap import leaderboard_service
 from quiz.leaderboard.kafka_event import board_records
 from quiz.observability import traced_handler
@@ -37,8 +37,6 @@ def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
 @api_handler
 def http_handler(event: Event, context: Any) -> Response:
     principal = authenticate(event)
-    raw = (event.get("queryStringParameters") or {}).get("limit", "10")
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ValidationFailed(f"limit must be an integer from 1 to {MAX_LIMIT}", details={"field": "limit"})
+    limit = payload.integer_param(query_param(event, "limit") or "10", "limit", 1, MAX_LIMIT)
     quiz_id = normalise_quiz_id(path_param(event, "quiz_id"))
-    return json_response(200, leaderboard_service().read(quiz_id, str(principal.user_id), int(raw), is_admin=principal.is_admin))
+    return json_response(200, leaderboard_service().read(quiz_id, str(principal.user_id), limit, is_admin=principal.is_admin))

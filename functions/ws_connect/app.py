@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from quiz import payload
 from quiz.auth import ws_principal
 from quiz.errors import QuizError
 from quiz.observability import traced_handler
@@ -19,13 +20,10 @@ def _frame(body: dict[str, Any], status: int = 200) -> dict[str, Any]:
 
 def _join(event: dict[str, Any]) -> dict[str, Any]:
     try:
-        body = json.loads(event.get("body") or "{}")
-        quiz_id = body.get("quiz_id") if isinstance(body, dict) else None
-        return _frame(sessions().join(ws_principal(event), event["requestContext"]["connectionId"], quiz_id))
+        body = payload.json_object(event.get("body") or "{}", what="frame")
+        return _frame(sessions().join(ws_principal(event), event["requestContext"]["connectionId"], body.get("quiz_id")))
     except QuizError as exc:
         return _frame({"type": "error", "action": "join", **exc.to_body()["error"]})
-    except json.JSONDecodeError:
-        return _frame({"type": "error", "action": "join", "code": "bad_request", "message": "frames must be JSON objects"})
 
 
 @traced_handler("WsConnectFunction")

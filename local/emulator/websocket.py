@@ -474,7 +474,9 @@ class WebSocketGateway:
         if isinstance(body, str):
             try:
                 key = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
+                # Not JSON, or JSON the parser cannot hold (nested past the recursion limit, an integer
+                # past Python's digit limit): API Gateway routes what it cannot select on to $default.
                 key = None
             for part in self._selection_path:
                 key = key.get(part) if isinstance(key, dict) else None

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from quiz import payload
 from quiz.errors import BadRequest, QuizError
 
 log = logging.getLogger("quiz.http")
@@ -30,22 +31,21 @@ def error_response(exc: QuizError) -> Response:
 
 
 def json_body(event: Event) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 saying what is wrong with it."""
+    """The request body as a JSON object within `quiz.payload`'s limits, or a 400 saying what is wrong."""
     raw = event.get("body")
     if raw in (None, ""):
         return {}
     if event.get("isBase64Encoded"):
+        if len(raw) > payload.MAX_BODY_BYTES * 4 // 3 + 4:
+            raise BadRequest(
+                f"request body is larger than {payload.MAX_BODY_BYTES} bytes",
+                details={"reason": "too_large", "limit": payload.MAX_BODY_BYTES},
+            )
         try:
             raw = base64.b64decode(raw).decode("utf-8")
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest("request body is not valid UTF-8") from exc
-    try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
-    return body
+    return payload.json_object(str(raw))
 
 
 def header(event: Event, name: str) -> str | None:
@@ -62,7 +62,13 @@ def path_param(event: Event, name: str) -> str:
     value = (event.get("pathParameters") or {}).get(name)
     if not value:
         raise BadRequest(f"missing path parameter {name}")
-    return str(value)
+    return payload.check_text(str(value), name)
+
+
+def query_param(event: Event, name: str) -> str | None:
+    """A query string parameter, checked like every other string a client sends."""
+    value = (event.get("queryStringParameters") or {}).get(name)
+    return None if value is None else payload.check_text(str(value), name)
 
 
 def api_handler(fn: Callable[[Event, Any], Response]) -> Callable[[Event, Any], Response]:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from quiz.errors import Conflict, ValidationFailed
+from quiz.payload import check_text
 from quiz.quizzes.matching import MAX_TYPO_TOLERANCE, matches
 
 QuestionKind = Literal["multiple_choice", "typed"]
@@ -37,7 +38,7 @@ def new_quiz_id() -> str:
 
 def normalise_quiz_id(raw: str) -> str:
     """Players type PINs in any case and with stray spaces or dashes."""
-    return "".join(ch for ch in raw.upper() if ch.isalnum())
+    return "".join(ch for ch in raw.upper() if ch.isascii() and ch.isalnum())
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def _text(obj: dict[str, Any], name: str, limit: int, where: str) -> str:
     value = obj.get(name)
     if not isinstance(value, str) or not value.strip():
         raise ValidationFailed(f"{where}{name} is required and must be a non-empty string", details={"field": f"{where}{name}"})
-    value = " ".join(value.split())
+    value = " ".join(check_text(value, f"{where}{name}").split())
     if len(value) > limit:
         raise ValidationFailed(f"{where}{name} must be at most {limit} characters", details={"field": f"{where}{name}"})
     return value
