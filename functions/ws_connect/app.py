@@ -7,7 +7,7 @@ from typing import Any
 
 from quiz import payload
 from quiz.auth import ws_principal
-from quiz.errors import QuizError
+from quiz.errors import PayloadOverLimit, QuizError
 from quiz.observability import traced_handler
 from quiz.realtime.bootstrap import sessions
 
@@ -39,4 +39,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _join(event)
     if route == "ping":
         return _frame({"type": "pong", "connectionId": ctx["connectionId"]})
+    return _default(event)
+
+
+def _default(event: dict[str, Any]) -> dict[str, Any]:
+    """A frame no route took. One that the gateway could not select on because it is past the payload
+    limits (nested too deep, a huge integer) is told so; anything else names the actions."""
+    if not event.get("isBase64Encoded"):
+        try:
+            payload.loads(event.get("body") or "{}", what="frame")
+        except PayloadOverLimit as exc:
+            return _frame({"type": "error", **exc.to_body()["error"]})
+        except QuizError:
+            pass  # not JSON: an unknown action like any other
     return _frame({"type": "error", "code": "unknown_action", "message": "send a JSON frame with an 'action'", "actions": ACTIONS})

@@ -33,6 +33,10 @@ class BadRequest(QuizError):
     code = "bad_request"
 
 
+class PayloadOverLimit(BadRequest):
+    """JSON past one of `quiz.payload`'s limits (size, depth, number length); `details.reason` says which."""
+
+
 class ValidationFailed(BadRequest):
     code = "validation_failed"
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from quiz import payload
-from quiz.errors import BadRequest, QuizError
+from quiz.errors import BadRequest, PayloadOverLimit, QuizError
 
 log = logging.getLogger("quiz.http")
 
@@ -37,7 +37,7 @@ def json_body(event: Event) -> dict[str, Any]:
         return {}
     if event.get("isBase64Encoded"):
         if len(raw) > payload.MAX_BODY_BYTES * 4 // 3 + 4:
-            raise BadRequest(
+            raise PayloadOverLimit(
                 f"request body is larger than {payload.MAX_BODY_BYTES} bytes",
                 details={"reason": "too_large", "limit": payload.MAX_BODY_BYTES},
             )

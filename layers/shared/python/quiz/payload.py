@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any
 
-from quiz.errors import BadRequest, ValidationFailed
+from quiz.errors import BadRequest, PayloadOverLimit, ValidationFailed
 
 MAX_BODY_BYTES = 1_048_576  # an HTTP request body; a WebSocket message is bounded first by the gateway (128 KB)
 MAX_DEPTH = 32  # nesting of arrays and objects; the deepest legitimate body (a quiz) is 4
@@ -42,14 +42,14 @@ def check_depth(raw: str, max_depth: int = MAX_DEPTH) -> None:
         if bracket in ("[", "{"):
             depth += 1
             if depth > max_depth:
-                raise BadRequest(f"JSON nests deeper than {max_depth} levels", details={"reason": "too_deep", "limit": max_depth})
+                raise PayloadOverLimit(f"JSON nests deeper than {max_depth} levels", details={"reason": "too_deep", "limit": max_depth})
         elif bracket in ("]", "}"):
             depth -= 1
 
 
 def _integer(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
-        raise BadRequest(
+        raise PayloadOverLimit(
             f"JSON integers may have at most {MAX_INTEGER_DIGITS} digits",
             details={"reason": "integer_too_long", "limit": MAX_INTEGER_DIGITS},
         )
@@ -59,7 +59,7 @@ def _integer(text: str) -> int:
 def _number(text: str) -> float:
     value = float(text) if len(text) <= MAX_NUMBER_CHARS else math.inf
     if not math.isfinite(value):
-        raise BadRequest(
+        raise PayloadOverLimit(
             f"JSON numbers must be finite and at most {MAX_NUMBER_CHARS} characters long",
             details={"reason": "number_too_long", "limit": MAX_NUMBER_CHARS},
         )
@@ -73,14 +73,14 @@ def _constant(name: str) -> Any:
 def loads(raw: str, *, max_bytes: int = MAX_BODY_BYTES, what: str = "request body") -> Any:
     """Parse client JSON within the limits above; any problem is a 400 `bad_request` saying which."""
     if _too_long(raw, max_bytes):
-        raise BadRequest(f"{what} is larger than {max_bytes} bytes", details={"reason": "too_large", "limit": max_bytes})
+        raise PayloadOverLimit(f"{what} is larger than {max_bytes} bytes", details={"reason": "too_large", "limit": max_bytes})
     check_depth(raw)
     try:
         return json.loads(raw, parse_int=_integer, parse_float=_number, parse_constant=_constant)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}", details={"reason": "not_json"}) from exc
     except RecursionError as exc:  # cannot happen after check_depth; kept so that it can never become a 500
-        raise BadRequest(f"{what} nests too deeply", details={"reason": "too_deep", "limit": MAX_DEPTH}) from exc
+        raise PayloadOverLimit(f"{what} nests too deeply", details={"reason": "too_deep", "limit": MAX_DEPTH}) from exc
 
 
 def bad_character(text: str) -> str | None:
@@ -125,9 +125,10 @@ def json_object(raw: str, *, max_bytes: int = MAX_BODY_BYTES, what: str = "reque
 
 
 def request_key(value: Any, field: str) -> str:
-    """A client's key for a request (Idempotency-Key, request_id): 1 to 128 printable characters."""
+    """A client's key for a request (Idempotency-Key, request_id): 1 to 128 printable characters (so no
+    NUL, no lone surrogate), checked before anything is looked up by it; a 400 `bad_request` naming it."""
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_KEY_CHARS or not value.isprintable():
-        raise ValidationFailed(f"{field} must be 1 to {MAX_KEY_CHARS} printable characters", details={"field": field})
+        raise BadRequest(f"{field} must be 1 to {MAX_KEY_CHARS} printable characters", details={"field": field})
     return value
 
 
