@@ -53,7 +53,9 @@ def test_schedules_due_while_the_emulator_was_down_fire_at_its_restart_and_the_r
             client.get_schedule(Name="gone")
         fired = emu.recorded("tick", "while-down", timeout=10)
         assert fired["event"] == {"name": "while-down"}, "with the schedule's Input"
-        print(f"\nfired {fired['received_at'] - started:.3f} s after the restart ({fired['received_at'] - due_while_down.timestamp():.1f} s late)")
+        print(
+            f"\nfired {fired['received_at'] - started:.3f} s after the restart ({fired['received_at'] - due_while_down.timestamp():.1f} s late)"
+        )
         kept = emu.recorded("tick", "later", timeout=15)
         assert kept["event"] == {"name": "later"}
         assert kept["received_at"] >= later.timestamp(), "a schedule not yet due keeps its time"
