@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -15,15 +16,38 @@ log = logging.getLogger("quiz.kafka")
 
 
 class KafkaScorePublisher:
-    """Publishes score events (key = quiz id, so one quiz's events stay in order on one partition)."""
+    """Publishes score events (key = quiz id, so one quiz's events stay in order on one partition).
+
+    A publish follows a committed change and holds its reply, so it is short and it fails fast: the
+    broker has ``timeout_s`` (a few hundred milliseconds) to acknowledge, and after a publish that did
+    not get every acknowledgement the publisher skips publishing for ``open_for_s`` (a circuit breaker,
+    one per container): with the broker down, one request waits ``timeout_s`` and the rest none. What is
+    not acknowledged stays in the outbox, for the next successful publish's drain or the relay."""
 
     def __init__(
-        self, bootstrap_servers: str, *, producer: KafkaProducer | None = None, timeout_s: float = 5.0, security_protocol: str = "PLAINTEXT"
+        self,
+        bootstrap_servers: str,
+        *,
+        producer: KafkaProducer | None = None,
+        timeout_s: float = 0.5,
+        open_for_s: float = 2.0,
+        security_protocol: str = "PLAINTEXT",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._security_protocol = security_protocol
         self._producer = producer
         self._timeout = timeout_s
+        self._open_for = open_for_s
+        self._clock = clock
+        self._open_until = 0.0
+        self.failed = 0  # publishes that did not get every acknowledgement (each opened the breaker)
+        self.skipped = 0  # publishes skipped while the breaker was open
+
+    @property
+    def is_open(self) -> bool:
+        """True while publishes are skipped after a failure."""
+        return self._clock() < self._open_until
 
     def _connected(self) -> KafkaProducer:
         """The producer, built on first publish: a broker that is down must not stop a container from
@@ -38,7 +62,9 @@ class KafkaScorePublisher:
                 # request while one is in flight.
                 linger_ms=0,
                 retries=3,
-                request_timeout_ms=ms,
+                # The producer's own request timeout stays generous (a record it keeps retrying after we
+                # stopped waiting is a harmless duplicate); what a caller waits is bounded below.
+                request_timeout_ms=max(ms, 5000),
                 max_block_ms=ms,
                 bootstrap_timeout_ms=ms,
                 client_id="quiz-answers",
@@ -50,11 +76,25 @@ class KafkaScorePublisher:
         if self._producer is not None:
             self._producer.close()
 
+    def _trip(self, why: str) -> None:
+        self.failed += 1
+        self._open_until = self._clock() + self._open_for
+        log.warning("publish failed (%s): publishing paused for %.1f s; the outbox keeps the events", why, self._open_for)
+
     def publish(self, events: list[OutboxEvent]) -> list[int]:
         """Send the events and wait, up to the timeout, for the broker to acknowledge these records
-        (acks=all); returns the outbox ids it acknowledged. Only this call's records are waited for,
-        not a flush of everything other threads have in flight."""
-        producer = self._connected()
+        (acks=all); returns the outbox ids it acknowledged (none while the breaker is open). Only this
+        call's records are waited for, not a flush of everything other threads have in flight."""
+        if not events:
+            return []
+        if self.is_open:
+            self.skipped += 1
+            return []
+        try:
+            producer = self._connected()
+        except KafkaError as exc:  # no broker to bootstrap from
+            self._trip(f"{type(exc).__name__}: {exc}")  # text: a log record must not keep the exception's sockets alive
+            return []
         sent = []
         for e in events:
             try:
@@ -66,15 +106,17 @@ class KafkaScorePublisher:
                 )
             except KafkaError as exc:
                 # The broker or the topic is unreachable: the rest would wait as long; the relay retries them.
-                log.warning("publish of %s not accepted: %s; the outbox relay will retry", e.event_id, exc)
+                log.warning("publish of %s not accepted: %s; the outbox relay will retry", e.event_id, f"{type(exc).__name__}: {exc}")
                 break
             sent.append((e.id, future))
-        deadline = time.monotonic() + self._timeout
+        deadline = self._clock() + self._timeout
         acked = []
         for outbox_id, future in sent:
             try:
-                future.get(timeout=max(0.0, deadline - time.monotonic()))
+                future.get(timeout=max(0.0, deadline - self._clock()))
                 acked.append(outbox_id)
             except KafkaError as exc:  # includes the timeout: unacknowledged events stay in the outbox
-                log.warning("publish of outbox row %s failed: %s; the outbox relay will retry", outbox_id, exc)
+                log.warning("publish of outbox row %s failed: %s; the outbox relay will retry", outbox_id, f"{type(exc).__name__}: {exc}")
+        if len(acked) < len(events):
+            self._trip(f"{len(events) - len(acked)} of {len(events)} record(s) not acknowledged within {self._timeout:.2f} s")
         return acked

@@ -54,6 +54,10 @@ class AckedRows:
             self._ids.extend(ids)
             del self._ids[: max(0, len(self._ids) - self._limit)]  # unbounded growth is worse than a republish
 
+    def peek(self) -> list[int]:
+        with self._lock:
+            return list(self._ids)
+
     def take(self) -> list[int]:
         with self._lock:
             taken, self._ids = self._ids, []

@@ -563,6 +563,30 @@ class PostgresQuizStore:
             ).fetchall()
         return [OutboxEvent(r["id"], str(r["event_id"]), r["topic"], r["key"], r["payload"], r["headers"]) for r in rows]
 
+    def drain_outbox(
+        self, publish: Callable[[list[OutboxEvent]], list[int]], *, exclude: list[int], older_than_s: float, limit: int = 200
+    ) -> tuple[int, int]:
+        """Publish the oldest unpublished rows of the topic (up to ``limit``, oldest first) and mark what
+        the broker acknowledged, in one transaction that holds the rows meanwhile: ``FOR UPDATE SKIP
+        LOCKED``, so two containers draining at once share the backlog instead of both sending it.
+        ``older_than_s`` leaves alone the rows whose own publish may still be in flight; ``exclude``
+        (rows this container published or is publishing) and the rows acknowledged but not marked yet
+        are left out. Returns (rows claimed, rows acknowledged)."""
+        skip = [*exclude, *self._acked.peek()]
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT id, event_id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL AND topic = %s"
+                " AND created_at <= clock_timestamp() - %s * interval '1 second' AND id <> ALL(%s::bigint[])"
+                " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                (self._topic, older_than_s, skip, limit),
+            ).fetchall()
+            if not rows:
+                return 0, 0
+            acked = publish([OutboxEvent(r["id"], str(r["event_id"]), r["topic"], r["key"], r["payload"], r["headers"]) for r in rows])
+            if acked:
+                conn.execute(MARK_PUBLISHED, (acked,))
+        return len(rows), len(acked)
+
     def prune_outbox(self, *, older_than_days: int = 7, limit: int = 10_000) -> int:
         """Delete published rows past their usefulness (the relay calls it); returns how many."""
         with self._tx() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,6 +19,12 @@ from quiz.quizzes.postgres import ClosedQuestion, Participant, PostgresQuizStore
 log = logging.getLogger("quiz.service")
 
 FINAL_STANDINGS = 100
+# After a successful publish, the unpublished outbox rows drained with it: at most this many, oldest
+# first, only rows older than DRAIN_OLDER_THAN_S (a younger row's own publish may still be in flight
+# in another container); without a failure seen, at most once per DRAIN_EVERY_S.
+DRAIN_LIMIT = 200
+DRAIN_OLDER_THAN_S = 2.0
+DRAIN_EVERY_S = 1.0
 
 
 def _host_guard(principal: Principal) -> Any:
@@ -38,11 +44,30 @@ def standings(participants: list[Any], limit: int = FINAL_STANDINGS) -> list[dic
 class QuizService:
     """Everything a host and a player can do with a quiz. The server decides identity, time and points."""
 
-    def __init__(self, store: PostgresQuizStore, publisher: ScorePublisher, notifier: Notifier, timer: QuestionTimer) -> None:
+    def __init__(
+        self,
+        store: PostgresQuizStore,
+        publisher: ScorePublisher,
+        notifier: Notifier,
+        timer: QuestionTimer,
+        *,
+        drain_limit: int = DRAIN_LIMIT,
+        drain_older_than_s: float = DRAIN_OLDER_THAN_S,
+        drain_every_s: float = DRAIN_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self._publisher = publisher
         self._notifier = notifier
         self._timer = timer
+        self._drain_limit = drain_limit
+        self._drain_older_than_s = drain_older_than_s
+        self._drain_every_s = drain_every_s
+        self._clock = clock
+        # A new container does not know what the ones before it left unpublished: its first successful
+        # publish looks. Then it looks again after any publish of its own failed, and now and then.
+        self._backlog_suspected = True
+        self._next_drain = 0.0
 
     # ------------------------------------------------------------------ authoring
 
@@ -246,7 +271,33 @@ class QuizService:
             else:
                 self.store.mark_published(acked)
         except Exception:  # the change is committed; never fail the request over the broker
+            self._backlog_suspected = True
             log.exception("publishing %d event(s) failed; the outbox relay will republish them", len(events))
+            return
+        if len(acked) < len(events):
+            self._backlog_suspected = True  # the publisher failed or skipped (its breaker is open)
+        elif self._backlog_suspected or self._clock() >= self._next_drain:
+            self.drain_backlog(exclude=[e.id for e in events])
+
+    def drain_backlog(self, *, exclude: Sequence[int] = ()) -> int:
+        """The broker just acknowledged a publish: send the oldest rows left unpublished (by this
+        container while the broker was down, or by any other) now rather than at the relay's next run.
+        Bounded to ``drain_limit`` rows a call; while a drain finds rows, the next publish drains again,
+        so a backlog empties within a few requests of the broker's return. Replays are harmless:
+        consumers apply score events by version and markers by id. Returns the rows acknowledged."""
+        self._next_drain = self._clock() + self._drain_every_s
+        try:
+            claimed, acked = self.store.drain_outbox(
+                self._publisher.publish, exclude=list(exclude), older_than_s=self._drain_older_than_s, limit=self._drain_limit
+            )
+        except Exception:  # bookkeeping on a committed change: the relay still has every row
+            self._backlog_suspected = True
+            log.exception("draining the outbox failed; the outbox relay will republish its rows")
+            return 0
+        self._backlog_suspected = claimed > 0  # rows were left: there may be more (or younger ones) behind them
+        if claimed:
+            log.info("drained %d of %d unpublished outbox row(s) after a successful publish", acked, claimed)
+        return acked
 
     def relay(self, *, older_than_s: float = 5.0, limit: int = 500, budget_s: float = 30.0) -> int:
         """Republish outbox rows left unpublished (a crash between commit and publish), batch after
