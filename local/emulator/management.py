@@ -169,7 +169,7 @@ class ManagementApi:
         try:
             doc = json.loads(await request.body())
             messages = [_message(m) for m in doc["messages"]] if "messages" in doc else [_message(doc)]
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError, binascii.Error) as exc:
             return aws_error(
                 400, "BadRequestException", f'expected {{"connectionIds": [...], "data": "..."}} or {{"messages": [...]}}: {exc}'
             )

@@ -115,6 +115,12 @@ def test_batch_extension_fans_out_and_reports_gone(emu: RunningEmulator) -> None
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("body", ["[" * 5_000 + "]" * 5_000, '{"connectionIds": "x"}', "not json"])
+def test_a_malformed_batch_is_a_400_not_a_500(emu: RunningEmulator, body: str) -> None:
+    reply = httpx.post(f"{emu.url}/@connections", content=body, headers={"content-type": "application/json"}, timeout=10)
+    assert reply.status_code == 400 and reply.headers["x-amzn-ErrorType"] == "BadRequestException"
+
+
 def test_redis_registry_records_the_owner_and_nodes_forward(tmp_path_factory: pytest.TempPathFactory, redis_url: str, unique: str) -> None:
     import redis
 
