@@ -116,7 +116,12 @@ def local_product(
             cwd=product_dir,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": f"{product_dir}{os.pathsep}{product_dir / 'layers/shared/python'}"},
+            # QUIZ_STATE_DIR: the node's EventBridge schedules are kept in the run's own directory, not .state/.
+            env={
+                **os.environ,
+                "QUIZ_STATE_DIR": str(state),
+                "PYTHONPATH": f"{product_dir}{os.pathsep}{product_dir / 'layers/shared/python'}",
+            },
         )
         cleanup.callback(_stop, proc)
         base = f"http://127.0.0.1:{port}"

@@ -1,4 +1,8 @@
-"""The outbox relay: republishes score events whose publish never happened (runs on a schedule)."""
+"""The outbox relay: republishes score events whose publish never happened (runs on a schedule).
+
+The backstop, not the usual path: after a broker outage the first successful publish of any container
+drains the backlog (`QuizService.drain_backlog`); the relay heals what no later publish reached (a
+container that died, a quiz that went quiet)."""
 
 from __future__ import annotations
 

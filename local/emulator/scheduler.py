@@ -265,6 +265,10 @@ class Scheduler:
             log.warning("schedules not saved to %s: %s", self._store.path, exc)
 
     def _fire(self, schedule: Schedule) -> None:
+        early = (schedule.when - datetime.now(UTC)).total_seconds()
+        if early > 0:  # the loop's monotonic clock ran ahead of the wall clock: never before the time, as on AWS
+            schedule.handle = asyncio.get_running_loop().call_later(early, self._fire, schedule)
+            return
         task = asyncio.get_running_loop().create_task(self._run(schedule))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
