@@ -19,9 +19,11 @@ class KafkaScorePublisher:
     """Publishes score events (key = quiz id, so one quiz's events stay in order on one partition).
 
     A publish follows a committed change and holds its reply, so it is short and it fails fast: the
-    broker has ``timeout_s`` (a few hundred milliseconds) to acknowledge, and after a publish that did
+    broker has ``timeout_s`` (a few hundred milliseconds) to acknowledge (``connect_timeout_s`` to be
+    found, when the producer has no connection or the topic's metadata yet), and after a publish that did
     not get every acknowledgement the publisher skips publishing for ``open_for_s`` (a circuit breaker,
-    one per container): with the broker down, one request waits ``timeout_s`` and the rest none. What is
+    one per container): with the broker down, one request per pause waits (at most
+    ``connect_timeout_s``) and the others not at all. What is
     not acknowledged stays in the outbox, for the next successful publish's drain or the relay."""
 
     def __init__(
@@ -30,6 +32,7 @@ class KafkaScorePublisher:
         *,
         producer: KafkaProducer | None = None,
         timeout_s: float = 0.5,
+        connect_timeout_s: float = 1.0,
         open_for_s: float = 2.0,
         security_protocol: str = "PLAINTEXT",
         clock: Callable[[], float] = time.monotonic,
@@ -38,6 +41,7 @@ class KafkaScorePublisher:
         self._security_protocol = security_protocol
         self._producer = producer
         self._timeout = timeout_s
+        self._connect_timeout = connect_timeout_s
         self._open_for = open_for_s
         self._clock = clock
         self._open_until = 0.0
@@ -54,6 +58,9 @@ class KafkaScorePublisher:
         serving requests (the answer is committed; the outbox relay publishes it later)."""
         if self._producer is None:
             ms = int(self._timeout * 1000)
+            # Bootstrapping and a topic's first metadata take a few round trips more than an acknowledgement;
+            # with the broker down, one publish per breaker pause pays this, the others nothing.
+            connect_ms = int(max(self._timeout, self._connect_timeout) * 1000)
             self._producer = KafkaProducer(
                 bootstrap_servers=self._bootstrap.split(","),
                 acks="all",
@@ -65,8 +72,8 @@ class KafkaScorePublisher:
                 # The producer's own request timeout stays generous (a record it keeps retrying after we
                 # stopped waiting is a harmless duplicate); what a caller waits is bounded below.
                 request_timeout_ms=max(ms, 5000),
-                max_block_ms=ms,
-                bootstrap_timeout_ms=ms,
+                max_block_ms=connect_ms,
+                bootstrap_timeout_ms=connect_ms,
                 client_id="quiz-answers",
                 security_protocol=self._security_protocol,
             )
