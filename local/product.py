@@ -107,8 +107,7 @@ def local_product(
         command = [
             sys.executable, "-m", "local.emulator", "--template", "template.yaml", "--port", str(port), "--env-vars", str(env_file),
             "--parameter-overrides", f"ScoresTopic={topic}", f"JwtPrivateKey={keys['JWT_PRIVATE_KEY']}",
-            f"JwtPublicKeys={keys['JWT_PUBLIC_KEYS']}", "SchedulerPrecisionSeconds=0",
-            "LeaderboardFanoutFramesPerSecond=10000", *emulator_args,
+            f"JwtPublicKeys={keys['JWT_PUBLIC_KEYS']}", "SchedulerPrecisionSeconds=0", *emulator_args,
             *([] if kafka else ["--no-kafka"]),
         ]  # fmt: skip
         proc = subprocess.Popen(

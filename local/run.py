@@ -61,7 +61,6 @@ def stack_parameters(template: Path, stack: Stack) -> dict[str, str]:
         "ZookeeperHosts": stack.zookeeper.hosts,
     }
     values["SchedulerPrecisionSeconds"] = "0"  # the emulator's scheduler fires on the second
-    values["LeaderboardFanoutFramesPerSecond"] = "10000"  # what one emulator node sends beside its own load on 2 cores (see README)
     return {name: value for name, value in values.items() if name in declared}
 
 

@@ -209,7 +209,7 @@ class Settings:
     # Pacing of leaderboard frames per quiz: never closer than the minimum, and no more frames per second
     # than delivery carries (a room of N connections gets at most LEADERBOARD_FANOUT_FRAMES_PER_S / N a second).
     leaderboard_min_interval_ms: int = 100
-    leaderboard_fanout_frames_per_s: int = 10_000
+    leaderboard_fanout_frames_per_s: int = 5_000
     # A board frame held back for longer than this is not waited for: a board tick brings it back later.
     leaderboard_max_wait_ms: int = 100
     # On AWS a pusher posts this many connections itself and hands each further slice of a room to an
@@ -246,7 +246,7 @@ class Settings:
             question_clock_arn=env.get("QUESTION_CLOCK_ARN") or None,
             scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN") or None,
             leaderboard_min_interval_ms=_positive(env, "LEADERBOARD_MIN_INTERVAL_MS", 100),
-            leaderboard_fanout_frames_per_s=_positive(env, "LEADERBOARD_FANOUT_FRAMES_PER_S", 10_000),
+            leaderboard_fanout_frames_per_s=_positive(env, "LEADERBOARD_FANOUT_FRAMES_PER_S", 5_000),
             leaderboard_max_wait_ms=_positive(env, "LEADERBOARD_MAX_WAIT_MS", 100),
             fanout_function_name=env.get("FANOUT_FUNCTION_NAME") or None,
             fanout_shard_size=_positive(env, "FANOUT_SHARD_SIZE", 500),

@@ -65,7 +65,7 @@ class Pacing:
     """LEADERBOARD_MIN_INTERVAL_MS, LEADERBOARD_FANOUT_FRAMES_PER_S and LEADERBOARD_MAX_WAIT_MS (see quiz.config)."""
 
     min_interval_ms: int = 100
-    fanout_frames_per_s: int = 10_000
+    fanout_frames_per_s: int = 5_000
     max_wait_ms: int = 100
 
     def interval_ms(self, audience: int) -> int:
