@@ -89,6 +89,20 @@ _GET = (
 )
 
 
+def _quiz(row: Row, rounds: tuple[QuestionRound, ...]) -> Quiz:
+    return Quiz(
+        id=row["id"],
+        host_id=str(row["host_id"]),
+        title=row["title"],
+        status=row["status"],
+        locked=row["locked"],
+        streak_bonus=row["streak_bonus"],
+        current_position=row["current_position"],
+        rounds=rounds,
+        created_at=row["created_at"],
+    )
+
+
 def _instant(value: str | None) -> datetime | None:
     """A timestamptz that came through json_agg (ISO 8601 text) back as a datetime."""
     return datetime.fromisoformat(value) if value is not None else None
@@ -176,17 +190,7 @@ class PostgresQuizStore:
             QuestionRound(_question(q), q["opened_at"], q["deadline"], q["closed_at"])
             for q in conn.execute("SELECT * FROM questions WHERE quiz_id = %s ORDER BY position", (quiz_id,))
         )
-        return Quiz(
-            id=row["id"],
-            host_id=str(row["host_id"]),
-            title=row["title"],
-            status=row["status"],
-            locked=row["locked"],
-            streak_bonus=row["streak_bonus"],
-            current_position=row["current_position"],
-            rounds=rounds,
-            created_at=row["created_at"],
-        )
+        return _quiz(row, rounds)
 
     def get(self, quiz_id: str) -> tuple[Quiz, datetime]:
         """The quiz and the database's current time, read together: one statement, so one snapshot and one
@@ -198,18 +202,7 @@ class PostgresQuizStore:
         rounds = tuple(
             QuestionRound(_question(q), _instant(q["opened_at"]), _instant(q["deadline"]), _instant(q["closed_at"])) for q in row["rounds"]
         )
-        quiz = Quiz(
-            id=row["id"],
-            host_id=str(row["host_id"]),
-            title=row["title"],
-            status=row["status"],
-            locked=row["locked"],
-            streak_bonus=row["streak_bonus"],
-            current_position=row["current_position"],
-            rounds=rounds,
-            created_at=row["created_at"],
-        )
-        return quiz, row["now"]
+        return _quiz(row, rounds), row["now"]
 
     def list_hosted(self, host_id: str) -> list[Row]:
         with self._tx() as conn:
