@@ -26,6 +26,15 @@ def _join(event: dict[str, Any]) -> dict[str, Any]:
         return _frame({"type": "error", "action": "join", **exc.to_body()["error"]})
 
 
+def _ping(event: dict[str, Any]) -> dict[str, Any]:
+    connection_id = event["requestContext"]["connectionId"]
+    try:
+        body = payload.json_object(event.get("body") or "{}", what="frame")
+    except QuizError:
+        body = {}  # a ping is answered whatever it carries
+    return _frame(sessions().ping(connection_id, body.get("quiz_id"), lambda: ws_principal(event)))
+
+
 @traced_handler("WsConnectFunction")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = event["requestContext"]
@@ -38,7 +47,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if route == "join":
         return _join(event)
     if route == "ping":
-        return _frame({"type": "pong", "connectionId": ctx["connectionId"]})
+        return _ping(event)
     return _default(event)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from quiz.auth import Principal
-from quiz.errors import ValidationFailed
+from quiz.errors import QuizError, ValidationFailed
 from quiz.leaderboard.service import LeaderboardService
 from quiz.quizzes.domain import normalise_quiz_id
 from quiz.quizzes.service import QuizService, question_opened
@@ -49,6 +50,31 @@ class QuizSessions:
             "leaderboard": {"participants": board["participants"], "top": board["top"]},
             "me": board["me"],
         }
+
+    def ping(self, connection_id: str, raw_quiz_id: Any, caller: Callable[[], Principal]) -> dict[str, Any]:
+        """Keep the connection alive and, when the client names the quiz it is in, check the registry still
+        knows it. A registry Redis lost is restored here: the membership is written again (only for the
+        quiz's host or an active participant) and the client is told to `join` again, because it may have
+        missed frames while nobody could reach it. `caller` (the revocation check costs a read) is asked only
+        when there is something to restore."""
+        pong = {"type": "pong", "connectionId": connection_id}
+        if not isinstance(raw_quiz_id, str) or not raw_quiz_id.strip():
+            return pong
+        try:
+            quiz_id = normalise_quiz_id(raw_quiz_id)
+            known = self._registry.membership(connection_id)
+            if known is not None and known.quiz_id == quiz_id:
+                return pong
+            user_id = str(caller().user_id)
+            seat = self._quizzes.store.participant(quiz_id, user_id)
+            if seat is None or seat.status != "active":
+                quiz, _ = self._quizzes.store.get(quiz_id)
+                if quiz.host_id != user_id:
+                    return pong  # never joined, or removed: nothing of theirs to restore
+            self._registry.add(Membership(connection_id, quiz_id, user_id))
+        except QuizError:
+            return pong  # a ping never fails; the next one tries again
+        return {"type": "rejoin", "quiz_id": quiz_id, "connectionId": connection_id}
 
     def leave(self, connection_id: str) -> None:
         self._registry.remove(connection_id)
