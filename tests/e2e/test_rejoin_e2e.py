@@ -9,7 +9,6 @@ import pytest
 import redis
 
 from clients.quiz_client import QuizClient
-
 from tests.e2e.test_quiz_e2e import QUIZ, board_scores
 
 pytestmark = pytest.mark.e2e
