@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from quiz import payload
+from quiz import budget, payload
 from quiz.auth import Principal, authenticate, ws_principal
 from quiz.errors import BadRequest, NotFound, QuizError
 from quiz.http import Event, Response, api_handler, header, json_body, json_response, path_param
@@ -88,10 +88,11 @@ def ws_handler(event: Event, context: Any) -> Response:
             payload.request_key(echo, "request_id")
         payload.check_strings(body)
         player, arrived = ws_principal(event), received_at(event)
-        result = quiz_service().answer(player, body["quiz_id"], body.get("question_id"), body.get("answer"), echo, received_at=arrived)
+        with budget.invocation(context):
+            result = quiz_service().answer(player, body["quiz_id"], body.get("question_id"), body.get("answer"), echo, received_at=arrived)
         frame: dict[str, Any] = {"type": "answer_result", **result.body()}
     except QuizError as exc:
-        frame = {"type": "error", "action": "answer", **exc.to_body()["error"]}
+        frame = exc.to_frame("answer")  # a failing dependency: service_unavailable with retry_after_ms
     if echo is not None:
         frame["request_id"] = echo
     return {"statusCode": 200, "body": json.dumps(frame, separators=(",", ":"))}

@@ -14,6 +14,9 @@ class QuizError(Exception):
 
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
+    # Seconds a client should wait before retrying, when the error says so (HTTP `Retry-After`,
+    # WebSocket `retry_after_ms`); None: retrying will not help, or there is nothing to say.
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -26,6 +29,16 @@ class QuizError(Exception):
         if self.details:
             body["error"]["details"] = self.details
         return body
+
+    def to_frame(self, action: str | None = None) -> dict[str, Any]:
+        """The WebSocket error frame: the HTTP body's `error` fields, plus `retry_after_ms` when retrying helps."""
+        frame: dict[str, Any] = {"type": "error"}
+        if action is not None:
+            frame["action"] = action
+        frame.update(self.to_body()["error"])
+        if self.retry_after is not None:
+            frame["retry_after_ms"] = self.retry_after * 1000
+        return frame
 
 
 class BadRequest(QuizError):
@@ -71,7 +84,15 @@ class TooManyRequests(QuizError):
 
 
 class DependencyUnavailable(QuizError):
-    """A backing service (database, cache, broker) failed; the client may retry later."""
+    """A backing service (database, cache, broker) failed or did not answer within its short timeout.
+
+    Always 503 `service_unavailable` with a retry hint, so a client backs off instead of hammering a
+    recovering service: `Retry-After` in HTTP, `retry_after_ms` in a WebSocket error frame."""
 
     status = 503
     code = "service_unavailable"
+    RETRY_AFTER_S: ClassVar[int] = 2
+
+    def __init__(self, message: str, *, retry_after: int | None = None, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = self.RETRY_AFTER_S if retry_after is None else retry_after

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from quiz import payload
+from quiz import budget, payload
 from quiz.errors import BadRequest, PayloadOverLimit, QuizError
 
 log = logging.getLogger("quiz.http")
@@ -27,7 +27,11 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def error_response(exc: QuizError) -> Response:
-    return json_response(exc.status, exc.to_body(), exc.headers)
+    """The one mapping of a `QuizError` to HTTP: its status, its body, and `Retry-After` when it carries one."""
+    headers = dict(exc.headers)
+    if exc.retry_after is not None:
+        headers.setdefault("Retry-After", str(exc.retry_after))
+    return json_response(exc.status, exc.to_body(), headers)
 
 
 def json_body(event: Event) -> dict[str, Any]:
@@ -72,12 +76,16 @@ def query_param(event: Event, name: str) -> str | None:
 
 
 def api_handler(fn: Callable[[Event, Any], Response]) -> Callable[[Event, Any], Response]:
-    """Map `QuizError` to its response and anything unexpected to a 500 with no details on the wire."""
+    """Map `QuizError` to its response and anything unexpected to a 500 with no details on the wire.
+
+    The call runs within `quiz.budget.invocation(context)`: waits for a dependency stay inside the
+    function's remaining time, so a failing dependency is a prompt 503, never the runtime's timeout."""
 
     @functools.wraps(fn)
     def wrapper(event: Event, context: Any) -> Response:
         try:
-            return fn(event, context)
+            with budget.invocation(context):
+                return fn(event, context)
         except QuizError as exc:
             if exc.status >= 500:
                 log.exception("dependency failure")
