@@ -36,7 +36,10 @@ from clients.quiz_client import ApiError, Frame, QuizClient
 DEFAULT_URL = "http://127.0.0.1:8000"
 PROG = "python -m clients.cli"
 REFRESH_MARGIN_S = 30  # refresh a little before the server would refuse the token
-PING_EVERY_S = 120  # the WebSocket API closes a connection idle for 10 minutes
+# The WebSocket API closes a connection idle for 10 minutes; the ping also names the quiz, so a
+# registration the server lost comes back within one interval (docs/websocket.md, "Lost registrations").
+PING_EVERY_S = 20
+RECONNECT_DELAYS_S = (1.0, 2.0, 4.0)  # then give up and say how to rejoin by hand
 BOARD_ROWS = 5
 COUNTDOWN_MARKS = (10, 5, 3)
 AUTH_CODES = {"token_expired", "invalid_token", "token_revoked", "refresh_token_reused", "missing_token"}
@@ -581,8 +584,14 @@ def emit(out: TextIO, lines: Iterable[str]) -> None:
     out.flush()
 
 
-def run_live(account: Account, screen_for: Callable[[Send], Screen], inp: TextIO, out: TextIO) -> int:
-    """Join over the WebSocket and show frames and typed commands until the quiz ends or the user leaves."""
+def run_live(
+    account: Account, screen_for: Callable[[Send], Screen], inp: TextIO, out: TextIO, *, sleep: Callable[[float], None] = time.sleep
+) -> int:
+    """Join over the WebSocket and show frames and typed commands until the quiz ends or the user leaves.
+
+    It joins again by itself when the server says it lost this connection (`rejoin`) and after
+    reconnecting a socket that closed under it; the seat and the score are the player's, not the socket's.
+    """
     ws = account.open_socket()
     send_lock = threading.Lock()
 
@@ -594,7 +603,8 @@ def run_live(account: Account, screen_for: Callable[[Send], Screen], inp: TextIO
     events: queue.Queue[Event] = queue.Queue()
     threading.Thread(target=pump_frames, args=(ws, events), daemon=True).start()
     threading.Thread(target=pump_lines, args=(inp, events), daemon=True).start()
-    send({"action": "join", "quiz_id": screen.quiz_id})
+    join = {"action": "join", "quiz_id": screen.quiz_id}
+    send(join)
     last_sent = time.monotonic()
     try:
         while not screen.done:
@@ -603,7 +613,10 @@ def run_live(account: Account, screen_for: Callable[[Send], Screen], inp: TextIO
             except queue.Empty:
                 kind, value = "tick", None
             now = time.monotonic()
-            if kind == "frame":
+            if kind == "frame" and value.get("type") == "rejoin":
+                emit(out, [f"the server lost track of this connection — rejoining quiz {screen.quiz_id}"])
+                send(join)
+            elif kind == "frame":
                 emit(out, screen.on_frame(value, now))
             elif kind == "line":
                 emit(out, screen.on_line(value, now))
@@ -611,18 +624,35 @@ def run_live(account: Account, screen_for: Callable[[Send], Screen], inp: TextIO
             elif kind == "eof":
                 emit(out, screen.on_line("/quit" if isinstance(screen, PlayScreen) else "quit", now))
             elif kind == "closed":
-                emit(
-                    out,
-                    [f"error: {value} — run `{PROG} {'play' if isinstance(screen, PlayScreen) else 'host'} {screen.quiz_id}` to rejoin"],
-                )
-                return 1
+                emit(out, [f"{value} — reconnecting…"])
+                reopened = reconnect(account, sleep)
+                if reopened is None:
+                    command = f"{PROG} {'play' if isinstance(screen, PlayScreen) else 'host'} {screen.quiz_id}"
+                    emit(out, [f"error: {value} — run `{command}` to rejoin"])
+                    return 1
+                with send_lock:
+                    ws = reopened
+                threading.Thread(target=pump_frames, args=(ws, events), daemon=True).start()
+                send(join)
+                last_sent = now
             emit(out, screen.tick(now))
             if now - last_sent > PING_EVERY_S:
-                send({"action": "ping"})
+                send({"action": "ping", "quiz_id": screen.quiz_id})
                 last_sent = now
         return screen.exit_code
     finally:
         ws.close()
+
+
+def reconnect(account: Account, sleep: Callable[[float], None]) -> ClientConnection | None:
+    """A new socket after a few spaced attempts, or None when the server stays out of reach."""
+    for delay in RECONNECT_DELAYS_S:
+        sleep(delay)
+        try:
+            return account.open_socket()
+        except (CliError, OSError, WebSocketException, httpx.HTTPError):
+            continue
+    return None
 
 
 # ---------------------------------------------------------------------------------------- commands
