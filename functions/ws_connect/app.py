@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quiz import payload
+from quiz import budget, payload
 from quiz.auth import ws_principal
 from quiz.errors import PayloadOverLimit, QuizError
 from quiz.observability import traced_handler
@@ -23,7 +23,7 @@ def _join(event: dict[str, Any]) -> dict[str, Any]:
         body = payload.json_object(event.get("body") or "{}", what="frame")
         return _frame(sessions().join(ws_principal(event), event["requestContext"]["connectionId"], body.get("quiz_id")))
     except QuizError as exc:
-        return _frame({"type": "error", "action": "join", **exc.to_body()["error"]})
+        return _frame(exc.to_frame("join"))  # a failing dependency: service_unavailable with retry_after_ms
 
 
 def _ping(event: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +45,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         sessions().leave(ctx["connectionId"])
         return {"statusCode": 200}
     if route == "join":
-        return _join(event)
+        with budget.invocation(context):
+            return _join(event)
     if route == "ping":
         return _ping(event)
     return _default(event)
@@ -58,7 +59,7 @@ def _default(event: dict[str, Any]) -> dict[str, Any]:
         try:
             payload.loads(event.get("body") or "{}", what="frame")
         except PayloadOverLimit as exc:
-            return _frame({"type": "error", **exc.to_body()["error"]})
+            return _frame(exc.to_frame())
         except QuizError:
             pass  # not JSON: an unknown action like any other
     return _frame({"type": "error", "code": "unknown_action", "message": "send a JSON frame with an 'action'", "actions": ACTIONS})

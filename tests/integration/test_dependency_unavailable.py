@@ -205,3 +205,28 @@ def test_a_websocket_answer_with_the_database_down_is_a_service_unavailable_fram
     assert frame["type"] == "error" and frame["action"] == "answer" and frame["request_id"] == "r-1"
     assert frame["code"] == "service_unavailable"
     assert frame["retry_after_ms"] == DependencyUnavailable.RETRY_AFTER_S * 1000
+
+
+class SessionsWithRedisDown:
+    """The join's own Redis at a closed port: whatever join reaches there fails as the adapter reports it."""
+
+    def join(self, principal: Principal, connection_id: str, quiz_id: Any) -> dict[str, Any]:
+        RedisRevokedSessions(redis_client.client(CLOSED_REDIS)).is_revoked(uuid.uuid4())
+        raise AssertionError("Redis at a closed port answered")
+
+
+def test_a_websocket_join_with_redis_down_is_a_service_unavailable_frame(
+    monkeypatch: pytest.MonkeyPatch, aws_event: Callable[[str], dict[str, Any]]
+) -> None:
+    spec = importlib.util.spec_from_file_location("ws_connect_app_unavailable", ROOT / "functions" / "ws_connect" / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "sessions", SessionsWithRedisDown)
+    monkeypatch.setattr(module, "ws_principal", lambda event: Principal(user_id=uuid.uuid4(), display_name="Ana", role=Role.PLAYER))
+    event = copy.deepcopy(aws_event("ws-message"))
+    event["requestContext"]["routeKey"] = "join"
+    event["body"] = json.dumps({"action": "join", "quiz_id": "K7Q2MX"})
+    frame = json.loads(module.handler(event, Context())["body"])
+    assert frame["type"] == "error" and frame["action"] == "join"
+    assert frame["code"] == "service_unavailable" and frame["retry_after_ms"] == DependencyUnavailable.RETRY_AFTER_S * 1000
