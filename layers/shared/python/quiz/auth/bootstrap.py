@@ -9,6 +9,7 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from quiz import db
+from quiz import redis_client as shared_redis
 from quiz.auth.adapters.postgres import PostgresSessionStore, PostgresUserRepository
 from quiz.auth.adapters.redis_store import RedisLoginThrottle, RedisRevokedSessions
 from quiz.auth.gateway import ConnectAuthorizer
@@ -25,7 +26,8 @@ def pool() -> ConnectionPool:
 
 @cache
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings().redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30)
+    """The container's Redis client, with the layer's short timeouts and single retry (`quiz.redis_client`)."""
+    return shared_redis.client(settings().redis_url)
 
 
 @cache
