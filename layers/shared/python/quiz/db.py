@@ -46,10 +46,12 @@ def usable(conn: psycopg.Connection[Any]) -> bool:
     if conn.closed or conn.broken:
         return False
     try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
-        if readable:
+        # poll, not select: a busy process (the emulator's sockets) has descriptors past select's 1024.
+        probe = select.poll()
+        probe.register(conn.fileno(), select.POLLIN)
+        if probe.poll(0):  # data, a hang-up or an error
             ConnectionPool.check_connection(conn)
-    except (psycopg.Error, OSError, ValueError):
+    except (psycopg.Error, OSError):
         return False
     return True
 
