@@ -4,7 +4,10 @@
 
 const STORE = "vocab-quiz.session";
 const REFRESH_MARGIN_MS = 30_000;
-const PING_EVERY_MS = 120_000; // the WebSocket API closes connections idle for 10 minutes
+// The WebSocket API closes connections idle for 10 minutes; the ping also names the quiz, so a
+// registration the server lost comes back within one interval (docs/websocket.md, "Lost registrations").
+const PING_EVERY_MS = 20_000;
+const RECONNECT_DELAYS_MS = [1_000, 2_000, 4_000]; // then offer a Rejoin button
 const AUTH_CODES = new Set(["token_expired", "invalid_token", "token_revoked", "refresh_token_reused", "missing_token"]);
 
 const $ = (id) => document.getElementById(id);
@@ -292,6 +295,7 @@ function resetGameView() {
 }
 
 async function connect(g) {
+  clearInterval(g.ping);
   let token;
   try { token = await freshToken(); } catch (err) { return notice(explain(err, g.pin)); }
   const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -300,12 +304,21 @@ async function connect(g) {
   ws.onopen = () => ws.send(JSON.stringify({ action: "join", quiz_id: g.pin }));
   ws.onmessage = (event) => { if (game === g) onFrame(JSON.parse(event.data)); };
   ws.onclose = () => {
+    clearInterval(g.ping);
     if (game !== g || g.ended) return;
+    // The seat and the score are the player's, not the socket's: reconnect (onopen joins again) a few times.
+    const tries = g.reconnects || 0;
+    if (tries < RECONNECT_DELAYS_MS.length) {
+      g.reconnects = tries + 1;
+      $("game-status").textContent = "reconnecting…";
+      setTimeout(() => { if (game === g && !g.ended) connect(g); }, RECONNECT_DELAYS_MS[tries]);
+      return;
+    }
     $("game-status").textContent = "disconnected";
-    const again = el("button", { type: "button", class: "link", onclick: () => { notice(""); connect(g); } }, "Rejoin");
+    const again = el("button", { type: "button", class: "link", onclick: () => { notice(""); g.reconnects = 0; connect(g); } }, "Rejoin");
     notice(""); $("notice").append("The connection closed. ", again, " (your score is kept)"); $("notice").hidden = false;
   };
-  g.ping = setInterval(() => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ action: "ping" })); }, PING_EVERY_MS);
+  g.ping = setInterval(() => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ action: "ping", quiz_id: g.pin })); }, PING_EVERY_MS);
 }
 
 function leaveGame() {
@@ -327,6 +340,7 @@ function setStatus(quiz) {
 function onFrame(f) {
   switch (f.type) {
     case "joined": {
+      game.reconnects = 0;
       if (game.role === "player" && f.role === "host") game.role = "host";
       show("host-controls", game.role === "host");
       game.questionCount = f.quiz.question_count;
@@ -349,6 +363,7 @@ function onFrame(f) {
     case "question_closed": closeQuestion(f); break;
     case "quiz_ended": endGame(f.standings); break;
     case "removed": game.ended = true; notice(`The host removed you from quiz ${game.pin}.`); leaveGame(); render(); break;
+    case "rejoin": send({ action: "join", quiz_id: game.pin }); break; // the server lost this connection: catch up
     case "error": onError(f); break;
     default: break; // pong and anything newer
   }
