@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -147,6 +148,23 @@ def test_stale_pooled_connections_are_replaced_and_the_next_call_succeeds(databa
     finally:
         pool.close()
         db._pools.pop(url, None)
+
+
+def test_a_healthy_pooled_connection_is_kept_even_on_a_descriptor_past_1024(database_url: str) -> None:
+    url = f"{database_url}{'&' if '?' in database_url else '?'}application_name=healthy{uuid.uuid4().hex[:8]}"
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # the pool's socket lands past select's limit
+    pool = db.pool(url, max_size=1)
+    try:
+        with pool.connection() as conn:
+            first = conn.info.backend_pid
+            assert conn.fileno() > 1024
+        with pool.connection() as conn:
+            assert conn.info.backend_pid == first  # the same connection: the check kept it
+    finally:
+        pool.close()
+        db._pools.pop(url, None)
+        for fd in spare:
+            os.close(fd)
 
 
 # ------------------------------------------------------------------ what clients see
