@@ -115,7 +115,11 @@ class QuizClient:
 
 
 class LiveSession:
-    """A WebSocket whose frames are read by a background thread; tests and tools wait on them."""
+    """A WebSocket whose frames are read by a background thread; tests and tools wait on them.
+
+    When the server answers a ping with `rejoin` (it had lost this connection), the session sends its
+    last `join` again by itself; the `rejoin` and the new `joined` are still there to wait for.
+    """
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
@@ -123,6 +127,8 @@ class LiveSession:
         self._inbox: queue.Queue[tuple[float, Frame] | None] = queue.Queue()
         self._backlog: list[tuple[float, Frame]] = []
         self.closed: ConnectionClosed | None = None
+        self.joined_quiz: str | None = None  # the quiz of the last `join` sent
+        self._send_lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -132,13 +138,18 @@ class LiveSession:
                 item = (time.monotonic(), json.loads(message))
                 self.frames.append(item)
                 self._inbox.put(item)
+                if item[1].get("type") == "rejoin" and self.joined_quiz is not None:
+                    self.send({"action": "join", "quiz_id": self.joined_quiz})
         except ConnectionClosed as exc:
             self.closed = exc
         finally:
             self._inbox.put(None)
 
     def send(self, frame: Frame) -> None:
-        self.ws.send(json.dumps(frame))
+        if frame.get("action") == "join" and isinstance(frame.get("quiz_id"), str):
+            self.joined_quiz = frame["quiz_id"]
+        with self._send_lock:
+            self.ws.send(json.dumps(frame))
 
     def wait_for(self, kind: str, where: Callable[[Frame], bool] = lambda f: True, timeout: float = 15.0) -> Frame:
         return self.wait_for_timed(kind, where, timeout)[1]

@@ -40,6 +40,8 @@ def test_a_ping_restores_a_lost_registry_and_frames_reach_the_player_again(playe
     assert r.hgetall(f"connection:{ana_cid}") == {"quiz_id": quiz_id, "user_id": ana.user_id}
     # once restored, the same ping is a pong again
     assert live_ana.request({"action": "ping", "quiz_id": quiz_id}, expect="pong")["connectionId"] == ana_cid
+    # the client joined again by itself on the hint, and got a full snapshot
+    assert live_ana.wait_for("joined")["quiz_id"] == quiz_id
 
     # the next question and leaderboard reach Ana again, though she never sent `join`
     host.host(quiz_id, "start")
