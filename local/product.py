@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,12 +76,14 @@ def local_product(
     keep_dir: Path | None = None,
     product_dir: Path = REPO,
     kafka: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[LocalProduct]:
     """Start `python -m local.emulator` with the product's template on a free port; stop it on exit.
 
     `emulator_args` are extra command-line options (`--max-concurrency 8`, say). The log is written under
     `keep_dir` when given (so it survives for reading), else under a temporary directory. `product_dir`
-    runs the emulator and functions of another checkout (say `git archive <commit>` unpacked), for an A/B."""
+    runs the emulator and functions of another checkout (say `git archive <commit>` unpacked), for an A/B.
+    `env` overrides the functions' environment (a `DATABASE_URL` at a closed port, say, for an outage)."""
     stack = stack or load_stack()
     _require(stack.postgres.host, stack.postgres.port, "PostgreSQL")
     _require(stack.redis.host, stack.redis.port, "Redis")
@@ -99,7 +101,9 @@ def local_product(
             cleanup.callback(admin.delete_topics, [topic])
         keys = dev_env(state)
         env_file = state / "env.json"
-        env_file.write_text(json.dumps({"Parameters": {"STAGE": "test", "DATABASE_URL": database_url, "REDIS_URL": redis_url}}))
+        env_file.write_text(
+            json.dumps({"Parameters": {"STAGE": "test", "DATABASE_URL": database_url, "REDIS_URL": redis_url, **(env or {})}})
+        )
         port = free_port()
         log_path = (keep_dir or state) / f"emulator-{port}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,29 @@
+"""With PostgreSQL unreachable, the product answers a prompt 503 `service_unavailable` with Retry-After
+through the emulator, not the runtime's timeout (a 500 after 10 s). The functions' DATABASE_URL points at
+a closed port; nothing else changes. No timing thresholds: the status tells a timeout from a 503."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from local.product import ProductDidNotStart, local_product
+
+pytestmark = pytest.mark.e2e
+
+CLOSED_DB = "postgresql://quiz:quiz@127.0.0.1:1/quiz"
+
+
+def test_signup_with_the_database_down_is_503_with_retry_after(database_url: str, redis_url: str) -> None:
+    try:
+        with local_product(kafka=False, env={"DATABASE_URL": CLOSED_DB}) as product:
+            body = {"username": f"p{uuid.uuid4().hex[:12]}", "password": "correct horse battery staple", "display_name": "Ana"}
+            for _ in range(2):  # a cold worker, then a warm one with the same dead pool
+                response = httpx.post(f"{product.base_url}/auth/signup", json=body, timeout=30)
+                assert response.status_code == 503, response.text
+                assert int(response.headers["Retry-After"]) > 0
+                assert response.json()["error"]["code"] == "service_unavailable"
+    except ProductDidNotStart as exc:
+        pytest.fail(str(exc))
