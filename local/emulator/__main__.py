@@ -34,6 +34,13 @@ def parse_args(argv: list[str] | None = None) -> EmulatorSettings:
     )
     p.add_argument("--max-concurrency", type=int, default=4, help="workers per function unless the template reserves concurrency")
     p.add_argument(
+        "--warm",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start N workers per function at start-up, in the background, like provisioned concurrency (default: 0, on demand)",
+    )
+    p.add_argument(
         "--kafka-bootstrap", help="bootstrap servers for Kafka triggers without KafkaBootstrapServers (default: local/stack.toml)"
     )
     p.add_argument("--no-kafka", action="store_true", help="do not start the Kafka event source mappings")
@@ -67,6 +74,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorSettings:
         zookeeper_root=a.zookeeper_root.rstrip("/") or "/",
         zookeeper_session_timeout_s=a.zookeeper_session_timeout,
         max_concurrency=a.max_concurrency,
+        warm=max(0, a.warm),
         reload=a.reload,
         kafka_bootstrap=a.kafka_bootstrap,
         kafka_enabled=not a.no_kafka,

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -138,6 +139,9 @@ class Emulator:
         else:
             await self.registry.register_node(self.settings.node_id, self.settings.url)
         await asyncio.to_thread(self._start_kafka)
+        if self.settings.warm:
+            # In the background: the node serves at once, and a burst that comes early just cold-starts as usual.
+            threading.Thread(target=self._prewarm, name="emulator-prewarm", daemon=True).start()
         self.scheduler.resume()
         for trigger in self.application.schedules:
             self.scheduler.start_periodic(trigger.function_id, trigger.expression, trigger.payload)
@@ -185,6 +189,11 @@ class Emulator:
             mapping.start()
             self.kafka_mappings.append(mapping)
             log.info("Kafka mapping %s.%s started on %s", trigger.function_id, trigger.event_name, bootstrap)
+
+    def _prewarm(self) -> None:
+        started = time.monotonic()
+        count = self.runtime.prewarm(self.settings.warm)
+        log.info("pre-warmed %d workers (%d per function) in %.1fs", count, self.settings.warm, time.monotonic() - started)
 
     def _stop_kafka(self) -> None:
         mappings, self.kafka_mappings = self.kafka_mappings, []

@@ -262,7 +262,9 @@ class FunctionPool:
         self._all: set[Worker] = set()
         self._busy = 0
         self._cond = threading.Condition()
+        self._starting = 0  # pre-warmed workers being started
         self.cold_starts = 0
+        self.prewarmed = 0
 
     def acquire(self) -> Worker:
         with self._cond:
@@ -289,6 +291,35 @@ class FunctionPool:
             self._all.add(worker)
             self.cold_starts += 1
         return worker
+
+    def prewarm(self, count: int) -> int:
+        """Start up to `count` idle workers ahead of any invocation (what Lambda's provisioned concurrency
+        does), never more than the pool may run. Returns how many were started; a failed start is skipped:
+        invocations will cold-start as usual."""
+        started = 0
+        for _ in range(min(count, self.max_concurrency)):
+            with self._cond:
+                if len(self._all) + self._starting >= self.max_concurrency:
+                    break
+                self._starting += 1
+                generation = self.generation
+            try:
+                worker = Worker(self.function, self.region, generation)
+            except InvocationError as exc:
+                log.warning("%s: a pre-warmed worker did not start: %s", self.function.logical_id, exc)
+                worker = None
+            with self._cond:
+                self._starting -= 1
+                if worker is not None and worker.init_error is None and worker.generation == self.generation:
+                    self._all.add(worker)
+                    self._idle.append(worker)
+                    self.prewarmed += 1
+                    started += 1
+                    self._cond.notify()
+                    continue
+            if worker is not None:
+                worker.kill()
+        return started
 
     def release(self, worker: Worker, healthy: bool) -> None:
         keep = healthy and worker.alive() and worker.generation == self.generation
@@ -401,6 +432,10 @@ class Runtime:
                 function_id, str(reply.get("errorType")), str(reply.get("errorMessage")), list(reply.get("stackTrace") or [])
             )
         return Invocation(reply.get("result"), request_id, (time.monotonic() - started) * 1000, pool.cold_starts > cold_before)
+
+    def prewarm(self, count: int) -> int:
+        """Start `count` workers of every function ahead of traffic (`--warm`); returns how many started."""
+        return sum(pool.prewarm(count) for _, pool in self.pools() if not self._closed)
 
     def pools(self) -> list[tuple[str, FunctionPool]]:
         with self._lock:

@@ -80,6 +80,20 @@ def test_runtime_invoke_raises_for_errors_and_timeouts() -> None:
         runtime.close()
 
 
+def test_prewarmed_workers_serve_the_first_invocations_warm() -> None:
+    """--warm N: workers started ahead of traffic, like provisioned concurrency, never more than the pool runs."""
+    app = load_application(TEMPLATE)
+    runtime = Runtime(app.functions, app.region, max_concurrency=2)
+    try:
+        pool = runtime.pool("SlowFunction")
+        assert pool.prewarm(5) == 2 and pool.warm == 2
+        assert pool.prewarm(1) == 0, "the pool is full"
+        first = runtime.invoke_detailed("SlowFunction", {"pathParameters": {"seconds": "0"}})
+        assert not first.cold_start and pool.cold_starts == 0
+    finally:
+        runtime.close()
+
+
 def test_import_error_is_a_function_error(tmp_path: Path) -> None:
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "app.py").write_text("import not_a_module_anywhere\n")
