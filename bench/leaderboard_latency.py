@@ -34,13 +34,11 @@ import os
 import platform
 import random
 import re
-import signal
 import statistics
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +49,7 @@ from urllib.parse import urlsplit
 import httpx
 from tqdm import tqdm
 
+from bench.limits import time_limit
 from clients.quiz_client import ApiError, Frame, LiveSession, QuizClient
 from local.product import LocalProduct, local_product
 
@@ -667,25 +666,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return a
 
 
-@contextlib.contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    """Interrupt the main thread when the limit passes, so the cleanup in `finally` blocks still runs."""
-    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     a = parse_args(argv)
     started = time.monotonic()
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
     results: list[RunResult] = []
     try:
-        with _time_limit(a.time_limit), contextlib.ExitStack() as stack:
+        with time_limit(a.time_limit), contextlib.ExitStack() as stack:
             product: LocalProduct | None = None
             if a.base_url:
                 base_url, log_path, redis_url = a.base_url, None, None

@@ -17,11 +17,8 @@ import argparse
 import asyncio
 import contextlib
 import math
-import os
 import resource
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, replace
@@ -32,6 +29,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bench.limits import time_limit
 from bench.quiz_load import fanout
 from bench.quiz_load.live import LiveConnection, run_loop
 from bench.quiz_load.report import load_average, machine, summary, table, write_results
@@ -123,18 +121,6 @@ def raise_open_files(needed: int) -> tuple[int, int]:
             f"`docker run --ulimit nofile={needed * 2}`; or run fewer players. An emulator started elsewhere (--base-url) needs as many."
         )
     return soft, hard
-
-
-@contextlib.contextmanager
-def _hard_stop(seconds: float) -> Iterator[None]:
-    """Backstop: interrupt the main thread if the run outlives its limit, so cleanup in `finally` still runs."""
-    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
 
 
 async def run_all(a: argparse.Namespace, specs: list[ScenarioSpec], base_url: str, seeder: BenchSeeder, runs: list[ScenarioRun],
@@ -242,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     document: dict[str, Any] = {"tool": "bench.quiz_load", "settings": settings, "machine": machine(), "open_files": open_files}
     runs: list[ScenarioRun] = []
     try:
-        with _hard_stop(a.time_limit + 60), target(a, document) as (base_url, database_url, keys):
+        with time_limit(a.time_limit + 60), target(a, document) as (base_url, database_url, keys):
             measure(a, base_url, database_url, keys, runs, document, budget_s=a.time_limit - (time.monotonic() - started))
     except KeyboardInterrupt:
         if runs and not runs[-1].completed:
