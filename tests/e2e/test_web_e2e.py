@@ -129,17 +129,22 @@ def signed_up(browser: Browser, base_url: str, display_name: str) -> None:
     assert display_name in browser.text("whoami")
 
 
+def hosting_example_quiz(host: Browser) -> str:
+    """The host pastes the example quiz, creates it and opens the host controls; returns its PIN."""
+    host.js("document.querySelector('[data-tab=json-form]').click(); document.getElementById('load-example').click()")
+    host.js("document.getElementById('json-form').requestSubmit()")
+    pin: str = host.wait("(document.querySelector('#created .pin') || {}).textContent")
+    host.js("document.querySelector('#created button').click()")
+    host.wait("document.getElementById('game-status').innerText.startsWith('hosting · 3 questions · open')")
+    return pin
+
+
 def test_a_host_and_a_player_in_two_browsers(product: Product, browser: Callable[[str], Browser]) -> None:
     host, player = browser("host"), browser("player")
     signed_up(host, product.base_url, "Hazel")
     signed_up(player, product.base_url, "Pia")
 
-    # the host pastes the example quiz and opens the host controls
-    host.js("document.querySelector('[data-tab=json-form]').click(); document.getElementById('load-example').click()")
-    host.js("document.getElementById('json-form').requestSubmit()")
-    pin = host.wait("(document.querySelector('#created .pin') || {}).textContent")
-    host.js("document.querySelector('#created button').click()")
-    host.wait("document.getElementById('game-status').innerText.startsWith('hosting · 3 questions · open')")
+    pin = hosting_example_quiz(host)
 
     # the player joins by PIN; the host sees them arrive
     player.fill("join-form", pin=pin.lower())

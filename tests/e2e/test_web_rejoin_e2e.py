@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import Product
-from tests.e2e.test_web_e2e import Browser, browser, signed_up
+from tests.e2e.test_web_e2e import Browser, browser, hosting_example_quiz, signed_up
 
 __all__ = ["browser"]  # the fixture, used by name
 
@@ -45,11 +45,7 @@ def test_the_page_rejoins_after_a_lost_registry_and_after_its_socket_closes(
     host, player = browser("host"), browser("player")
     signed_up(host, product.base_url, "Hazel")
     signed_up(player, product.base_url, "Pia")
-    host.js("document.querySelector('[data-tab=json-form]').click(); document.getElementById('load-example').click()")
-    host.js("document.getElementById('json-form').requestSubmit()")
-    pin = host.wait("(document.querySelector('#created .pin') || {}).textContent")
-    host.js("document.querySelector('#created button').click()")
-    host.wait("document.getElementById('game-status').innerText.startsWith('hosting · 3 questions · open')")
+    pin = hosting_example_quiz(host)
     player.js(RECORD_SENT)
     player.fill("join-form", pin=pin)
     player.wait("document.getElementById('game-status').innerText.startsWith('playing')")
