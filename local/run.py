@@ -2,7 +2,8 @@
 
     python -m local.run [--port 8000] [--env-vars local/env.json]
 
-Prints what runs where (the services from local/stack.toml, the emulator's URLs), gives the functions
+Prints what runs where (the services from local/stack.toml with Prometheus's and Zipkin's URLs, the
+emulator's URLs), sends the functions' spans to Zipkin (OTEL_TRACES_EXPORTER=zipkin), gives the functions
 the development JWT key through the template's parameters (as a deployment would pass real ones), and
 serves template.yaml until Ctrl+C. Edits to a function or a layer recycle that function's workers; edits
 to template.yaml reload routes and functions, without dropping WebSocket connections.
@@ -14,6 +15,7 @@ node of a cluster from the start: `make run-cluster` (local/cluster.py) runs two
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 from pathlib import Path
@@ -32,6 +34,10 @@ def services_table(stack: Stack) -> str:
         ("ZooKeeper", stack.zookeeper.host, stack.zookeeper.port, stack.zookeeper.hosts),
         ("Kafka", stack.kafka.host, stack.kafka.port, stack.kafka.bootstrap),
     ]
+    if stack.prometheus is not None:
+        rows.append(("Prometheus", stack.prometheus.host, stack.prometheus.port, f"{stack.prometheus.url}/graph  (alerts: /alerts)"))
+    if stack.zipkin is not None:
+        rows.append(("Zipkin", stack.zipkin.host, stack.zipkin.port, f"{stack.zipkin.url}/zipkin/  (one trace per answer)"))
     lines = ["services (local/stack.toml)"]
     for name, host, port, where in rows:
         state = "up" if port_open(host, port) else "NOT ANSWERING (make services)"
@@ -62,6 +68,14 @@ def stack_parameters(template: Path, stack: Stack) -> dict[str, str]:
     }
     values["SchedulerPrecisionSeconds"] = "0"  # the emulator's scheduler fires on the second
     return {name: value for name, value in values.items() if name in declared}
+
+
+def trace_environment(stack: Stack, environ: dict[str, str]) -> dict[str, str]:
+    """The OpenTelemetry variables that send the functions' spans to the stack's Zipkin, unless the caller
+    chose an exporter already. The emulator passes OTEL_* on to every function's environment."""
+    if stack.zipkin is None or environ.get("OTEL_TRACES_EXPORTER") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return {}
+    return {"OTEL_TRACES_EXPORTER": "zipkin", "OTEL_EXPORTER_ZIPKIN_ENDPOINT": stack.zipkin.spans_endpoint}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if port_open(settings.host, port):
         print(f"error: something already listens on {settings.host}:{port} (another `make run`?)", file=sys.stderr)
         return 1
+    os.environ.update(trace_environment(stack, dict(os.environ)))
     print(services_table(stack))
     print(banner(settings), flush=True)
     from local.emulator.server import serve

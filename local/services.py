@@ -1,4 +1,5 @@
-"""Native launcher for the real services the quiz runs on: PostgreSQL, Redis, ZooKeeper, Kafka.
+"""Native launcher for the real services the quiz runs on: PostgreSQL, Redis, ZooKeeper, Kafka, and the
+observability beside them: Prometheus (metrics, alert rules) and Zipkin (traces).
 
     python -m local.services up | status | down
 
@@ -214,7 +215,8 @@ def _maven_jars(profile: str, into: Path) -> Path:
     """Resolve a profile of local/maven/pom.xml into a folder of jars (cached by ~/.m2)."""
     stamp = into / ".resolved"
     pom = REPO / "local" / "maven" / "pom.xml"
-    if stamp.exists() and stamp.read_text() == pom.read_text():
+    wanted = _profile_text(pom.read_text(), profile)
+    if stamp.exists() and stamp.read_text() == wanted:
         return into
     mvn = shutil.which("mvn")
     if not mvn:
@@ -244,8 +246,20 @@ def _maven_jars(profile: str, into: Path) -> Path:
         raise LaunchError(
             f"Maven could not download the {profile} jars ({' / '.join(last)}); check access to Maven Central (proxy settings in ~/.m2/settings.xml)"
         )
-    stamp.write_text(pom.read_text())
+    stamp.write_text(wanted)
     return into
+
+
+def _profile_text(pom: str, profile: str) -> str:
+    """The part of the pom a profile's jars depend on (the versions and that profile), so that adding or
+    changing another profile does not resolve this one again."""
+    import re
+
+    properties = re.search(r"<properties>.*?</properties>", pom, re.S)
+    block = re.search(rf"<profile>\s*<id>{re.escape(profile)}</id>.*?</profile>", pom, re.S)
+    if block is None:
+        raise LaunchError(f"local/maven/pom.xml has no profile {profile!r}")
+    return (properties.group(0) if properties else "") + block.group(0)
 
 
 def _daemon(cmd: list[str], log: Path, pidfile: Path, env: dict[str, str] | None = None) -> int:
@@ -536,8 +550,108 @@ class Kafka(Service):
             admin.close()
 
 
+class Prometheus(Service):
+    """The Debian package's server, run from the project's configuration (local/observability/prometheus.yml)
+    with this stack's ZooKeeper address written in: it discovers every emulator node from the znodes they
+    register, so a node that joins or dies appears or disappears without a restart. No system service."""
+
+    def __init__(self, stack: Stack, state: Path) -> None:
+        assert stack.prometheus is not None
+        super().__init__("prometheus", stack, state, stack.prometheus.port)
+        self.conf = stack.prometheus
+
+    def healthy(self) -> bool:
+        return _http_ok(f"{self.conf.url}/-/ready")
+
+    def install(self) -> None:
+        if not shutil.which("prometheus"):
+            apt_install("prometheus")  # promtool comes with it (the alert rules' tests)
+
+    def start(self) -> None:
+        config = write_prometheus_config(self.stack, self.dir)
+        cmd = [
+            shutil.which("prometheus") or "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.dir / 'data'}",
+            f"--storage.tsdb.retention.time={self.conf.retention}",
+            f"--web.listen-address={self.conf.host}:{self.port}",
+            "--web.enable-lifecycle",  # POST /-/reload after editing the rules
+            "--log.level=warn",
+        ]
+        _daemon(cmd, self.log, self.pidfile)
+        wait_until(self.healthy, 30, "Prometheus", self.log, self.pidfile)
+
+
+class Zipkin(Service):
+    """Zipkin's server jar from Maven Central (io.zipkin:zipkin-server, exec), spans kept in memory."""
+
+    def __init__(self, stack: Stack, state: Path) -> None:
+        assert stack.zipkin is not None
+        super().__init__("zipkin", stack, state, stack.zipkin.port)
+        self.conf = stack.zipkin
+
+    def healthy(self) -> bool:
+        return _http_ok(f"{self.conf.url}/health")
+
+    def install(self) -> None:
+        _java()
+        _maven_jars("zipkin", self.state / "jars" / "zipkin")
+
+    def start(self) -> None:
+        z = self.conf
+        (jar,) = sorted((self.state / "jars" / "zipkin").glob("zipkin-server-*-exec.jar"))[-1:]
+        cmd = [
+            _java(),
+            f"-Xms{z.heap}",
+            f"-Xmx{z.heap}",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",  # starts in seconds; a trace viewer needs no peak JIT
+            "-jar",
+            str(jar),
+            # Loopback only: Armeria's port list replaces Zipkin's QUERY_PORT.
+            f"--armeria.ports[0].ip={z.host}",
+            f"--armeria.ports[0].port={z.port}",
+            "--armeria.ports[0].protocols[0]=http",
+        ]
+        env = {**os.environ, "STORAGE_TYPE": "mem", "MEM_MAX_SPANS": "200000", "COLLECTOR_SCRIBE_ENABLED": "false"}
+        _daemon(cmd, self.log, self.pidfile, env=env)
+        wait_until(self.healthy, 90, "Zipkin", self.log, self.pidfile)
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return bool(reply.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def write_prometheus_config(stack: Stack, into: Path) -> Path:
+    """local/observability/prometheus.yml with this stack's ZooKeeper and the rule files' absolute paths."""
+    import yaml
+
+    source = REPO / "local" / "observability"
+    config = yaml.safe_load((source / "prometheus.yml").read_text())
+    config["rule_files"] = [str(source / name) for name in config.get("rule_files", [])]
+    for job in config["scrape_configs"]:
+        for sd in job.get("nerve_sd_configs", []):
+            sd["servers"] = [stack.zookeeper.hosts]
+    into.mkdir(parents=True, exist_ok=True)
+    path = into / "prometheus.yml"
+    path.write_text("# Written by local/services.py from local/observability/prometheus.yml at every start.\n" + yaml.safe_dump(config))
+    return path
+
+
 def services(stack: Stack, state: Path) -> list[Service]:
-    return [Postgres(stack, state), Redis(stack, state), ZooKeeper(stack, state), Kafka(stack, state)]
+    found: list[Service] = [Postgres(stack, state), Redis(stack, state), ZooKeeper(stack, state), Kafka(stack, state)]
+    if stack.prometheus is not None:
+        found.append(Prometheus(stack, state))
+    if stack.zipkin is not None:
+        found.append(Zipkin(stack, state))
+    return found
 
 
 # ---------------------------------------------------------------------------- commands

@@ -72,12 +72,43 @@ class EmulatorConf:
 
 
 @dataclass(frozen=True)
+class PrometheusConf:
+    host: str
+    port: int
+    retention: str = "2d"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ZipkinConf:
+    host: str
+    port: int
+    heap: str = "256m"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def spans_endpoint(self) -> str:
+        """Where an OpenTelemetry Zipkin exporter posts (OTEL_EXPORTER_ZIPKIN_ENDPOINT)."""
+        return f"{self.url}/api/v2/spans"
+
+
+@dataclass(frozen=True)
 class Stack:
     postgres: PostgresConf
     redis: RedisConf
     zookeeper: ZooKeeperConf
     kafka: KafkaConf
     emulator: EmulatorConf
+    # The observability services are optional: a stack file without their section runs without them
+    # (a test's own stack, say); local/stack.toml has both, so `make run` always starts them.
+    prometheus: PrometheusConf | None = None
+    zipkin: ZipkinConf | None = None
 
 
 def load_stack(path: Path = STACK_FILE) -> Stack:
@@ -90,4 +121,6 @@ def load_stack(path: Path = STACK_FILE) -> Stack:
         zookeeper=ZooKeeperConf(**raw["zookeeper"]),
         kafka=KafkaConf(**kafka),
         emulator=EmulatorConf(**raw["emulator"]),
+        prometheus=PrometheusConf(**raw["prometheus"]) if "prometheus" in raw else None,
+        zipkin=ZipkinConf(**raw["zipkin"]) if "zipkin" in raw else None,
     )

@@ -49,6 +49,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+INVOCATION_OUTCOMES = ("ok", "error", "timeout")
 DELAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 10000)
 
@@ -186,6 +187,11 @@ class EmulatorMetrics:
 
     def watch_runtime(self, pools: Callable[[], Iterable[tuple[str, Any]]]) -> None:
         self.registry.register(_RuntimeCollector(pools))
+        # Every outcome of every function exported from the start at 0, so that an error ratio or an alert
+        # reads 0 rather than "no data" until the first error (Prometheus's own advice).
+        for function_id, _ in pools():
+            for outcome in INVOCATION_OUTCOMES:
+                self._child(self.invocations, function_id, outcome)
 
     def watch_connections(self, count: Callable[[], int]) -> None:
         self.registry.register(_ValueCollector("emulator_websocket_connections_open", "WebSocket connections this node holds", count))

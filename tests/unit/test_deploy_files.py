@@ -34,11 +34,11 @@ def published(service: dict[str, Any]) -> dict[int, tuple[str, int]]:
 
 
 def test_compose_has_the_seed_services(compose: dict[str, Any]) -> None:
-    expected = {"postgres", "redis", "zookeeper", "kafka", "emulator", "prometheus", "grafana", "otel-collector", "jaeger"}
+    expected = {"postgres", "redis", "zookeeper", "kafka", "emulator", "prometheus", "grafana", "zipkin"}
     assert expected <= set(compose["services"])
 
 
-@pytest.mark.parametrize("name", ["postgres", "redis", "zookeeper", "kafka", "emulator"])
+@pytest.mark.parametrize("name", ["postgres", "redis", "zookeeper", "kafka", "emulator", "prometheus", "zipkin"])
 def test_compose_ports_match_the_launcher_on_loopback(compose: dict[str, Any], stack: Stack, name: str) -> None:
     port = getattr(stack, name).port
     ports = published(compose["services"][name])

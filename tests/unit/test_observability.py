@@ -203,9 +203,13 @@ def test_every_function_of_the_template_is_traced_under_its_logical_id() -> None
 def test_native_and_compose_prometheus_scrape_the_same_job() -> None:
     native = yaml.safe_load((REPO / "local/observability/prometheus.yml").read_text())
     compose = yaml.safe_load((REPO / "local/observability/prometheus-compose.yml").read_text())
-    stack_port = tomllib.loads((REPO / "local/stack.toml").read_text())["emulator"]["port"]
-    for doc, host in ((native, "127.0.0.1"), (compose, "emulator")):
+    zookeeper = tomllib.loads((REPO / "local/stack.toml").read_text())["zookeeper"]
+    for doc, servers in ((native, f"{zookeeper['host']}:{zookeeper['port']}"), (compose, f"zookeeper:{zookeeper['port']}")):
         (job,) = doc["scrape_configs"]
         assert (job["job_name"], job["metrics_path"]) == ("quiz-emulator", "/metrics")
-        assert job["static_configs"] == [{"targets": [f"{host}:{stack_port}"]}]
+        # Discovered from the znodes every emulator node registers (local/emulator/discovery.py), never a static list.
+        assert job["nerve_sd_configs"] == [{"servers": [servers], "paths": ["/quiz/emulator/metrics"], "timeout": "10s"}]
+        assert "static_configs" not in job
     assert native["global"] == compose["global"]
+    assert native["scrape_configs"][0]["relabel_configs"] == compose["scrape_configs"][0]["relabel_configs"]
+    assert [Path(f).name for f in native["rule_files"]] == [Path(f).name for f in compose["rule_files"]] == ["alerts.yml"]

@@ -9,8 +9,10 @@ the leaderboard push, done inside the handler, is part of the batch span.
 
 The provider is configured from the environment, with the standard OpenTelemetry variables:
 
-    OTEL_TRACES_EXPORTER           otlp | console | none (comma-separated). Unset: otlp when an OTLP
-                                   endpoint is set, else none (no output: local runs and tests stay quiet).
+    OTEL_TRACES_EXPORTER           otlp | zipkin | console | none (comma-separated). Unset: otlp when an
+                                   OTLP endpoint is set, else none (no output: tests stay quiet). `make run`
+                                   sets zipkin: the local Zipkin server (local/stack.toml's [zipkin]).
+    OTEL_EXPORTER_ZIPKIN_ENDPOINT  e.g. http://127.0.0.1:9411/api/v2/spans (Zipkin's JSON v2 API)
     OTEL_EXPORTER_OTLP_ENDPOINT    e.g. http://127.0.0.1:4318 (OTLP/HTTP; /v1/traces is appended), or
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER ...
 
@@ -80,8 +82,15 @@ def exporters_from_env(env: Mapping[str, str] = os.environ) -> list[tuple[str, S
                 log.warning("OTEL_TRACES_EXPORTER=otlp but opentelemetry-exporter-otlp-proto-http is not installed: spans are not exported")
                 continue
             chosen.append((name, OTLPSpanExporter()))  # reads the endpoint, headers and timeout from the environment
+        elif name == "zipkin":
+            try:  # a development dependency: the local trace backend, never in a Lambda bundle
+                from opentelemetry.exporter.zipkin.json import ZipkinExporter
+            except ImportError:
+                log.warning("OTEL_TRACES_EXPORTER=zipkin but opentelemetry-exporter-zipkin-json is not installed: spans are not exported")
+                continue
+            chosen.append((name, ZipkinExporter()))  # reads OTEL_EXPORTER_ZIPKIN_ENDPOINT
         elif name not in ("none", ""):
-            log.warning("unknown OTEL_TRACES_EXPORTER %r ignored (use otlp, console or none)", name)
+            log.warning("unknown OTEL_TRACES_EXPORTER %r ignored (use otlp, zipkin, console or none)", name)
     return chosen
 
 

@@ -1,0 +1,133 @@
+"""The dashboard and the alert rules meet a real Prometheus: after a short quiz on the product, every PromQL
+expression of the Grafana dashboard and of local/observability/alerts.yml returns data from Prometheus's
+HTTP API. The Prometheus is this test's own (the Debian binary on a free port, scraping the test product
+every second, the project's rule file loaded), so the check does not depend on `make run`."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from clients.quiz_client import QuizClient
+from local.product import free_port
+from local.stack import REPO
+from tests.e2e.conftest import Product
+from tests.e2e.test_emulator_metrics import dashboard_queries
+from tests.e2e.test_quiz_e2e import QUIZ, board_scores
+
+pytestmark = pytest.mark.e2e
+
+RULES = REPO / "local" / "observability" / "alerts.yml"
+# A comparison with a number at the end of an alert's expression: what is left is the quantity it watches.
+THRESHOLD = re.compile(r"\s*(>|<|>=|<=|==|!=)\s*[0-9.]+\s*$")
+
+
+class Prometheus:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        reply = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
+        body = reply.json()
+        assert reply.status_code == 200 and body["status"] == "success", f"{expr}: {body}"
+        return list(body["data"]["result"])
+
+    def eventually_has_data(self, expr: str, seconds: float = 30) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + seconds
+        while True:
+            found = self.query(expr)
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def prometheus(product: Product, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus not found: `make services` installs the Debian package (or apt-get install -y prometheus)")
+    home = tmp_path_factory.mktemp("prometheus")
+    target = product.base_url.removeprefix("http://")
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES)],
+        "scrape_configs": [{"job_name": "quiz-emulator", "metrics_path": "/metrics", "static_configs": [{"targets": [target]}]}],
+    }
+    (home / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    with (home / "prometheus.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={home / 'prometheus.yml'}",
+                f"--storage.tsdb.path={home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (home / "prometheus.log").read_text()[-2000:]
+            time.sleep(0.2)
+        yield Prometheus(url)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def rule_expressions() -> list[tuple[str, str]]:
+    """(rule name, expression to check) for every rule; an alert is checked without its threshold, each
+    side of an `and` on its own, since a healthy quiz must not fire it but must feed it."""
+    found: list[tuple[str, str]] = []
+    for group in yaml.safe_load(RULES.read_text())["groups"]:
+        for rule in group["rules"]:
+            name = rule.get("alert") or rule["record"]
+            if "record" in rule:
+                found.append((name, rule["record"]))
+                continue
+            for side in str(rule["expr"]).split(" and "):
+                found.append((name, THRESHOLD.sub("", side.strip())))
+    return found
+
+
+def test_threshold_stripping_keeps_the_watched_quantity() -> None:
+    assert THRESHOLD.sub("", "quiz:leaderboard_delay_seconds:p99_5m > 0.25") == "quiz:leaderboard_delay_seconds:p99_5m"
+    assert THRESHOLD.sub("", "(sum(x) or vector(0)) > 10") == "(sum(x) or vector(0))"
+    names = {name for name, _ in rule_expressions()}
+    assert {"LeaderboardPushSlow", "KafkaConsumerLagGrowing", "HttpServerErrors", "HandlerTimeouts", "quiz:answers:rate1m"} <= names
+
+
+def test_every_dashboard_and_rule_expression_returns_data_after_a_short_quiz(
+    product: Product, prometheus: Prometheus, player: Callable[[str], QuizClient]
+) -> None:
+    host, ana = player("Host"), player("Ana")
+    quiz_id = host.create_quiz(QUIZ)["quiz_id"]
+    live = ana.live()
+    live.request({"action": "join", "quiz_id": quiz_id}, expect="joined")
+    host.host(quiz_id, "start")
+    live.wait_for("question_opened")
+    result = live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")
+    live.wait_for("leaderboard", lambda f: board_scores(f).get(ana.user_id) == result["total"])
+    host.call("GET", f"/quizzes/{quiz_id}/leaderboard")  # an HTTP request too
+    live.close()  # and a player leaving
+
+    expressions = [(f"dashboard: {q}", q) for q in dashboard_queries()] + [(f"rule {n}: {q}", q) for n, q in rule_expressions()]
+    assert len(expressions) >= 30
+    empty = [label for label, expr in expressions if not prometheus.eventually_has_data(expr)]
+    assert not empty, "no data from the local Prometheus for:\n" + "\n".join(empty)
