@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from quiz import payload
+from quiz import metrics, payload
 from quiz.auth import authenticate
 from quiz.http import Event, Response, api_handler, json_response, path_param, query_param
 from quiz.leaderboard.bootstrap import leaderboard_service
@@ -24,6 +24,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     """A batch from the scores topic. Raising makes the event source mapping retry the whole batch."""
     outcome = leaderboard_service().apply_batch(list(board_records(event)))
     log.info("batch applied: %s", outcome)
+    metrics.emit({"LeaderboardPushDelay": ("Milliseconds", outcome.push_delays_ms), "ScoresApplied": ("Count", [outcome.applied])})
     return {"quizzes": outcome.quizzes, "applied": outcome.applied, "rebuilt": outcome.rebuilt, "frames": outcome.frames}
 
 

@@ -31,7 +31,16 @@ The functions run in separate worker processes and export nothing here; their sp
                                                                producer sent it) to the end of the invocation that
                                                                processed it successfully (histogram)
 
-For LeaderboardFunction the last one is the leaderboard delay: the Quiz service sends the score event just
+The functions' own metrics arrive as CloudWatch Embedded Metric Format lines in their log output (as on AWS,
+where CloudWatch reads them; quiz/metrics.py writes them). The node turns each into Prometheus series:
+a metric in Milliseconds becomes a histogram `<namespace>_<name>_seconds`, any other unit a counter
+`<namespace>_<name>_total`, labelled by the line's dimensions in lower case:
+
+    quiz_leaderboard_push_delay_seconds{function}  per quiz in a leaderboard batch: its oldest answer
+                                                   (reached_at) -> its frames posted (histogram)
+    quiz_scores_applied_total{function}            score events applied to the boards
+
+For LeaderboardFunction the Kafka record delay is the leaderboard delay: the Quiz service sends the score event just
 after the answer commits, and the leaderboard frames are posted to the management API before the
 invocation returns, so it spans publish -> Kafka -> batching window -> apply -> push. It leaves out the
 answer handler's own time before the publish and the final WebSocket write (queued, immediate), and a
@@ -40,6 +49,8 @@ record republished by the outbox relay is timed from the republish.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -173,6 +184,7 @@ class EmulatorMetrics:
             registry=r,
         )
 
+        self._emf: dict[tuple[object, str, tuple[str, ...]], Any] = {}
         # Label values -> child, so that a hot path (every invocation, every batch) skips labels()'s lock and checks.
         self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
 
@@ -246,7 +258,50 @@ class EmulatorMetrics:
     def batch_call(self, connection_ids: int) -> None:
         self.batch_ids.observe(connection_ids)
 
+    def observe_emf(self, line: bytes | str) -> bool:
+        """Record an Embedded Metric Format log line of a function; False when the line is not EMF."""
+        if not line.startswith(b'{"_aws"' if isinstance(line, bytes) else '{"_aws"'):
+            return False
+        try:
+            document = json.loads(line)
+            directives = document["_aws"]["CloudWatchMetrics"]
+            for directive in directives:
+                namespace = _snake(str(directive["Namespace"]))
+                dimensions = sorted({str(d) for group in directive.get("Dimensions", []) for d in group})
+                labels = [d.lower() for d in dimensions]
+                values = [str(document.get(d, "")) for d in dimensions]
+                for metric in directive["Metrics"]:
+                    name, unit = str(metric["Name"]), str(metric.get("Unit", "None"))
+                    raw = document.get(name)
+                    observed = [float(v) for v in (raw if isinstance(raw, list) else [raw])]
+                    if unit == "Milliseconds":
+                        histogram = self._emf_metric(Histogram, f"{namespace}_{_snake(name)}_seconds", labels)
+                        child = self._child(histogram, *values) if labels else histogram
+                        for v in observed:
+                            child.observe(v / 1000)
+                    else:
+                        counter = self._emf_metric(Counter, f"{namespace}_{_snake(name)}", labels)
+                        (self._child(counter, *values) if labels else counter).inc(sum(observed))
+        except (ValueError, KeyError, TypeError):
+            return False  # not a metric we can read: it stays an ordinary log line
+        return True
+
+    def _emf_metric(self, kind: type[Counter] | type[Histogram], name: str, labels: list[str]) -> Any:
+        key = (kind, name, tuple(labels))
+        found = self._emf.get(key)
+        if found is None:
+            extra: dict[str, Any] = {"buckets": DELAY_BUCKETS} if kind is Histogram else {}
+            found = self._emf[key] = kind(
+                name, f"{name} (Embedded Metric Format from the functions)", labels, registry=self.registry, **extra
+            )
+        return found
+
     # ---- exposition
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _snake(name: str) -> str:
+    """LeaderboardPushDelay -> leaderboard_push_delay (a Prometheus name from a CloudWatch one)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).replace("-", "_").replace(".", "_").lower()

@@ -80,6 +80,8 @@ class BatchOutcome:
     frames: int
     waited_ms: int = 0
     held: int = 0
+    # Per quiz with answers in the batch: its oldest answer (reached_at) -> its players' frames posted.
+    push_delays_ms: tuple[int, ...] = ()
 
 
 class LeaderboardService:
@@ -125,7 +127,9 @@ class LeaderboardService:
         rebuilt = self.ensure(quiz_ids)
         changed = self.board.apply(by_quiz)
         self.board.ticks_arrived(sorted(ticked))
-        frames, waited, held = self._push(quiz_ids, {q: [e.user_id for e in by_quiz.get(q, [])] for q in quiz_ids}, closed, ticked)
+        frames, waited, held, pushed_ms = self._push(
+            quiz_ids, {q: [e.user_id for e in by_quiz.get(q, [])] for q in quiz_ids}, closed, ticked
+        )
         # After the push, so that PostgreSQL's round trip is not on the way to the screen; a crash
         # here retries the whole batch, and the upsert only ever moves to a higher version.
         self._standings.persist(list(newest.values()))
@@ -136,10 +140,12 @@ class LeaderboardService:
             frames=frames,
             waited_ms=waited,
             held=held,
+            push_delays_ms=tuple(max(0, pushed_ms - min(e.reached_ms for e in events)) for events in by_quiz.values()),
         )
 
-    def _push(self, quiz_ids: list[str], moved: dict[str, list[str]], closed: set[str], ticked: set[str]) -> tuple[int, int, int]:
-        """Returns (frames sent, ms waited, quizzes whose board frame was held back)."""
+    def _push(self, quiz_ids: list[str], moved: dict[str, list[str]], closed: set[str], ticked: set[str]) -> tuple[int, int, int, int]:
+        """Returns (frames sent, ms waited, quizzes whose board frame was held back, when the players who
+        answered had their frames, in epoch ms)."""
         now_ms = int(time.time() * 1000)
         paces = self.board.pace_state(quiz_ids)
         board_now, board_later, hold = [], {}, []
@@ -161,6 +167,7 @@ class LeaderboardService:
         # Players who answered hear where they stand at once; boards that are due go with them.
         first = [self._quiz_push(views[q], q in board_now, q in closed, server_time) for q in wanted]
         sent = self._deliver([p for p in first if p.board is not None or p.personal], board_now)
+        pushed_ms = int(time.time() * 1000)
         if hold:
             need_tick = self.board.hold(hold, tick_ttl_ms=2 * max(self._pacing.interval_ms(paces[q].audience) for q in hold) + 1_000)
             if need_tick and self._ticker is not None:
@@ -171,7 +178,7 @@ class LeaderboardService:
             self._sleep(waited / 1000)
             server_time = datetime.now(UTC).isoformat(timespec="milliseconds")
             sent += self._deliver([QuizPush(q, leaderboard_frame(views[q], server_time), {}) for q in board_later], list(board_later))
-        return sent, waited, len(hold)
+        return sent, waited, len(hold), pushed_ms
 
     def _quiz_push(self, view: BoardView, with_board: bool, closed: bool, server_time: str) -> QuizPush:
         quiz_id = view.quiz_id
