@@ -56,7 +56,12 @@ def openapi_document(app: Application, server_url: str) -> dict[str, Any]:
             }
     doc: dict[str, Any] = {
         "openapi": "3.0.3",
-        "info": {"title": app.template_path.parent.name + " (local emulator)", "version": "local"},
+        "info": {
+            "title": api_title(app),
+            "version": "local",
+            "description": "The HTTP API as the template declares it (served by the local emulator). The WebSocket API: "
+            "[/asyncapi.yaml](/asyncapi.yaml) (AsyncAPI 3.0) and [/docs/websocket](/docs/websocket).",
+        },
         "servers": [{"url": server_url}],
         "paths": paths,
     }
@@ -72,8 +77,28 @@ def openapi_document(app: Application, server_url: str) -> dict[str, Any]:
             log.warning("%s is not valid YAML, skipped: %s", extra, exc)
             continue
         if isinstance(fragment, dict):
-            deep_merge(doc, {k: v for k, v in fragment.items() if k in ("paths", "components", "tags")})
+            deep_merge(doc, {k: v for k, v in fragment.items() if k in ("paths", "components")})
+            merge_tags(doc, fragment.get("tags") or [])
     return doc
+
+
+def merge_tags(doc: dict[str, Any], tags: list[Any]) -> None:
+    """Tags are a list: each fragment adds its own (by name, a later description winning) rather than
+    replacing the others', so every function's tag keeps its description."""
+    merged = {t["name"]: t for t in doc.get("tags", []) if isinstance(t, dict) and "name" in t}
+    for tag in tags:
+        if isinstance(tag, dict) and "name" in tag:
+            merged[tag["name"]] = {**merged.get(tag["name"], {}), **tag}
+    if merged:
+        doc["tags"] = sorted(merged.values(), key=lambda t: str(t["name"]))
+
+
+def api_title(app: Application) -> str:
+    """The API's name: the first sentence of the template's Description, up to its colon ("Real-time
+    vocabulary quiz"), never the checkout's folder name."""
+    description = " ".join(str(app.description or "").split())
+    name = re.split(r"[:.]", description, maxsplit=1)[0].strip()
+    return f"{name[:1].upper()}{name[1:]} API" if name else "HTTP API"
 
 
 def swagger_page() -> str:
@@ -81,13 +106,14 @@ def swagger_page() -> str:
 <html lang="en">
 <head>
   <meta charset="utf-8">
-  <title>API docs (local emulator)</title>
+  <title>Real-time vocabulary quiz API</title>
   <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
   <style>.topnote{font-family:sans-serif;padding:8px 16px;background:#f4f4f4}</style>
 </head>
 <body>
   <div class="topnote">HTTP API below. WebSocket protocol: <a href="/docs/websocket">/docs/websocket</a> ·
-    OpenAPI document: <a href="/openapi.json">/openapi.json</a></div>
+    OpenAPI document: <a href="/openapi.json">/openapi.json</a> ·
+    AsyncAPI document (WebSocket): <a href="/asyncapi.yaml">/asyncapi.yaml</a> (<a href="/asyncapi.json">JSON</a>)</div>
   <div id="swagger-ui"></div>
   <script src="/docs/assets/swagger-ui-bundle.js"></script>
   <script src="/docs/assets/swagger-ui-standalone-preset.js"></script>

@@ -186,6 +186,7 @@ class Application:
     account_id: str
     parameters: Mapping[str, str] = field(default_factory=dict)
     schedules: tuple[ScheduleTrigger, ...] = ()
+    description: str = ""  # the template's Description: the API documents take their title from it
 
     def function_by_name(self, name: str) -> Function | None:
         for fn in self.functions.values():
@@ -520,6 +521,7 @@ def load_application(
         region=region,
         account_id=account_id,
         parameters=params,
+        description=str(raw.get("Description") or ""),
     )
 
 

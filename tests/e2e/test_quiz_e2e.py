@@ -146,6 +146,7 @@ def test_a_dead_connection_does_not_stop_delivery_and_a_lost_board_comes_back(pl
         s.close()
 
 
+@pytest.mark.sends_invalid_frames
 def test_websocket_errors_are_frames_with_codes(player: Callable[[str], QuizClient]) -> None:
     ana = player("Ana")
     live = ana.live()

@@ -236,3 +236,16 @@ def test_every_websocket_action_is_documented() -> None:
     text = websocket_doc()
     missing = {a for a in actions if not re.search(rf'"action"\s*:\s*"{re.escape(a)}"', text)}
     assert actions and not missing, f"WebSocket actions with no example frame in docs/websocket.md: {missing}"
+
+
+def test_the_document_is_titled_after_the_api_not_the_checkout() -> None:
+    title = document()["info"]["title"]
+    assert title == "Real-time vocabulary quiz API", title
+    assert REPO.name not in title or REPO.name in "Real-time vocabulary quiz API"
+
+
+def test_every_tag_an_operation_uses_is_described() -> None:
+    doc = document()
+    described = {t["name"]: t.get("description", "") for t in doc.get("tags", [])}
+    used = {tag for item in doc["paths"].values() for op in item.values() if isinstance(op, dict) for tag in op.get("tags", [])}
+    assert used and all(described.get(tag, "").strip() for tag in used), {tag: bool(described.get(tag)) for tag in used}
