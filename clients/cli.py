@@ -31,7 +31,7 @@ import httpx
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from clients.quiz_client import ApiError, Frame, QuizClient
+from clients.quiz_client import RECONNECT_SCHEDULE_S, ApiError, Frame, QuizClient, reconnect_delays
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 PROG = "python -m clients.cli"
@@ -39,7 +39,7 @@ REFRESH_MARGIN_S = 30  # refresh a little before the server would refuse the tok
 # The WebSocket API closes a connection idle for 10 minutes; the ping also names the quiz, so a
 # registration the server lost comes back within one interval (docs/websocket.md, "Lost registrations").
 PING_EVERY_S = 20
-RECONNECT_DELAYS_S = (1.0, 2.0, 4.0)  # then give up and say how to rejoin by hand
+RECONNECT_DELAYS_S = RECONNECT_SCHEDULE_S  # jittered (quiz_client.reconnect_delays); then give up and say how to rejoin by hand
 BOARD_ROWS = 5
 COUNTDOWN_MARKS = (10, 5, 3)
 AUTH_CODES = {"token_expired", "invalid_token", "token_revoked", "refresh_token_reused", "missing_token"}
@@ -645,8 +645,9 @@ def run_live(
 
 
 def reconnect(account: Account, sleep: Callable[[float], None]) -> ClientConnection | None:
-    """A new socket after a few spaced attempts, or None when the server stays out of reach."""
-    for delay in RECONNECT_DELAYS_S:
+    """A new socket after spaced attempts (the first after a quarter of a second), or None when the server
+    stays out of reach for about two minutes."""
+    for delay in reconnect_delays(RECONNECT_DELAYS_S):
         sleep(delay)
         try:
             return account.open_socket()

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import queue
+import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -23,6 +24,21 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 Frame = dict[str, Any]
+
+
+# When a socket dies under a player (their node crashed, nginx restarted), the first retry comes almost at
+# once: nginx already sends a new connection to a surviving node, and the seat and score are kept, so the
+# player is back well within 5 s. Later retries back off to a few seconds and keep going for about two
+# minutes, longer than a dead node takes to be started again, before the clients give up and say how to rejoin.
+RECONNECT_SCHEDULE_S = (0.25, 0.5, 1.0, 2.0, *(4.0,) * 30)
+# Each delay is spread over ±50 %, so the players of a dead node do not all knock on the survivor at once.
+RECONNECT_JITTER = 0.5
+
+
+def reconnect_delays(schedule: tuple[float, ...] = RECONNECT_SCHEDULE_S, rand: Callable[[], float] = random.random) -> Iterator[float]:
+    """The pause before each reconnection attempt, jittered; the attempts end with the schedule."""
+    for base in schedule:
+        yield base * (1 - RECONNECT_JITTER + 2 * RECONNECT_JITTER * rand())
 
 
 class ApiError(Exception):

@@ -503,6 +503,9 @@ class Kafka(Service):
             "transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n"
             "share.coordinator.state.topic.replication.factor=1\nshare.coordinator.state.topic.min.isr=1\n"
             "group.initial.rebalance.delay.ms=0\nlog.retention.hours=168\nnum.network.threads=2\nnum.io.threads=4\n"
+            # A consumer session may be as short as 3 s (Kafka's default floor is 6 s): the Kafka mapping of a
+            # node that died hands its partitions to a survivor within seconds (local/emulator/kafka_esm.py).
+            "group.min.session.timeout.ms=3000\n"
         )
         jars = self.state / "jars" / "kafka"
         log4j = self.dir / "log4j2.properties"

@@ -7,7 +7,12 @@ const REFRESH_MARGIN_MS = 30_000;
 // The WebSocket API closes connections idle for 10 minutes; the ping also names the quiz, so a
 // registration the server lost comes back within one interval (docs/websocket.md, "Lost registrations").
 const PING_EVERY_MS = 20_000;
-const RECONNECT_DELAYS_MS = [1_000, 2_000, 4_000]; // then offer a Rejoin button
+// A socket that dies under the player (their node crashed) is retried almost at once: nginx sends the new
+// one to a surviving node, and the seat and score are kept. Then back off, for about two minutes in all,
+// before offering a Rejoin button. Each delay is spread over ±50 % so a dead node's players do not all
+// knock on the survivor at the same instant (the same schedule as clients/quiz_client.py).
+const RECONNECT_DELAYS_MS = [250, 500, 1_000, 2_000, ...Array(30).fill(4_000)];
+const reconnectDelay = (tries) => RECONNECT_DELAYS_MS[tries] * (0.5 + Math.random());
 const AUTH_CODES = new Set(["token_expired", "invalid_token", "token_revoked", "refresh_token_reused", "missing_token"]);
 
 const $ = (id) => document.getElementById(id);
@@ -306,12 +311,12 @@ async function connect(g) {
   ws.onclose = () => {
     clearInterval(g.ping);
     if (game !== g || g.ended) return;
-    // The seat and the score are the player's, not the socket's: reconnect (onopen joins again) a few times.
+    // The seat and the score are the player's, not the socket's: reconnect (onopen joins again).
     const tries = g.reconnects || 0;
     if (tries < RECONNECT_DELAYS_MS.length) {
       g.reconnects = tries + 1;
       $("game-status").textContent = "reconnecting…";
-      setTimeout(() => { if (game === g && !g.ended) connect(g); }, RECONNECT_DELAYS_MS[tries]);
+      setTimeout(() => { if (game === g && !g.ended) connect(g); }, reconnectDelay(tries));
       return;
     }
     $("game-status").textContent = "disconnected";

@@ -4,6 +4,7 @@
 /@connections[/{id}]             management API (+ /{stage}/@connections[/{id}]) and its batch extension
 /docs, /docs/websocket           Swagger UI (local assets) and the WebSocket protocol page
 /openapi.json                    generated from the template's HTTP routes
+/asyncapi.yaml, /asyncapi.json   docs/asyncapi.yaml, the WebSocket API (AsyncAPI 3.0), its local server's URL filled in
 /metrics                         Prometheus metrics of this node (local/emulator/metrics.py)
 /@emulator                       this node: id, URL, functions and warm workers, live connections
 /play/                           the browser client (clients/web, same origin as the APIs)
@@ -156,7 +157,7 @@ class Emulator:
         if self.cluster is not None:
             await self.cluster.stop()  # after this node's sockets are closed, so survivors find nothing to purge
         await self.scheduler.stop()
-        await asyncio.to_thread(self._stop_kafka)
+        await asyncio.to_thread(self.stop_kafka)
         self.runtime.close()
         await self.management.close()
         await self.registry.close()
@@ -167,11 +168,8 @@ class Emulator:
     def _start_kafka(self) -> None:
         if not self.settings.kafka_enabled or not self.application.kafka_triggers:
             return
-        try:
-            from local.emulator.kafka_esm import KafkaEventSourceMapping  # written in parallel; optional until it lands
-        except ImportError as exc:
-            log.warning("Kafka event source mappings not started (%s): local/emulator/kafka_esm.py is not available", exc)
-            return
+        from local.emulator.kafka_esm import KafkaEventSourceMapping  # kafka-python: loaded only when a template has a Kafka event
+
         default_bootstrap = self.settings.kafka_bootstrap
         if default_bootstrap is None:
             from local.stack import load_stack
@@ -185,17 +183,28 @@ class Emulator:
                 properties=dict(trigger.properties),
                 invoke=self.metrics.timed_kafka_invoke(trigger.function_id, functools.partial(self.runtime.invoke, trigger.function_id)),
                 bootstrap_servers=str(bootstrap),
+                # The node in the client id: the group's description (kafka-consumer-groups --describe,
+                # AdminClient.describe_consumer_groups) then tells which node owns which partition.
+                consumer_config={"client_id": f"lambda-esm-{trigger.function_id}@{self.settings.node_id}"},
             )
             mapping.start()
             self.kafka_mappings.append(mapping)
             log.info("Kafka mapping %s.%s started on %s", trigger.function_id, trigger.event_name, bootstrap)
+            if not self.settings.warm:  # --warm starts every function's workers already
+                # The mapping's first batch may come when this node takes over a dead node's partitions,
+                # the worst moment for a cold start (1.5 s measured on a busy machine): one worker is
+                # started now, in the background, as the steady state of any consuming node has it anyway.
+                pool = self.runtime.pool(trigger.function_id)
+                if pool.warm == 0:
+                    threading.Thread(target=pool.prewarm, args=(1,), name=f"prewarm-{trigger.function_id}", daemon=True).start()
 
     def _prewarm(self) -> None:
         started = time.monotonic()
         count = self.runtime.prewarm(self.settings.warm)
         log.info("pre-warmed %d workers (%d per function) in %.1fs", count, self.settings.warm, time.monotonic() - started)
 
-    def _stop_kafka(self) -> None:
+    def stop_kafka(self) -> None:
+        """Stop every Kafka mapping (their consumers leave the group); idempotent, called first at shutdown."""
         mappings, self.kafka_mappings = self.kafka_mappings, []
         for mapping in mappings:
             try:
@@ -244,7 +253,7 @@ class Emulator:
         if application.websocket is not None:
             self.gateway.api = application.websocket
         if self._loop is not None and self.application.kafka_triggers != ():
-            self._stop_kafka()
+            self.stop_kafka()
             self._start_kafka()
 
     # ------------------------------------------------------------------ endpoints
@@ -272,6 +281,15 @@ class Emulator:
 
     async def swagger(self, request: Request) -> Response:
         return HTMLResponse(docs.swagger_page())
+
+    async def asyncapi(self, request: Request) -> Response:
+        """docs/asyncapi.yaml (the WebSocket API), as written or as JSON; 404 when the project has none."""
+        document = docs.asyncapi_document(self.settings.docs_dir, self.settings.ws_url)
+        if document is None:
+            return JSONResponse({"message": "this project has no docs/asyncapi.yaml"}, status_code=404)
+        if request.url.path.endswith(".json"):
+            return JSONResponse(document)
+        return PlainTextResponse(docs.as_yaml(document), media_type="application/yaml")
 
     async def swagger_init(self, request: Request) -> Response:
         return PlainTextResponse(docs.SWAGGER_INIT, media_type="application/javascript")
@@ -327,6 +345,8 @@ def create_app(settings: EmulatorSettings) -> Starlette:
     routes = [
         WebSocketRoute("/ws", _RawAsgi(emulator.websocket)),
         Route("/openapi.json", emulator.openapi, methods=["GET"]),
+        Route("/asyncapi.yaml", emulator.asyncapi, methods=["GET"]),
+        Route("/asyncapi.json", emulator.asyncapi, methods=["GET"]),
         Route("/docs", emulator.swagger, methods=["GET"]),
         Route("/docs/websocket", emulator.websocket_docs, methods=["GET"]),
         Route("/docs/assets/init.js", emulator.swagger_init, methods=["GET"]),

@@ -101,6 +101,24 @@ def api_title(app: Application) -> str:
     return f"{name[:1].upper()}{name[1:]} API" if name else "HTTP API"
 
 
+def asyncapi_document(docs_dir: Path, ws_url: str) -> dict[str, Any] | None:
+    """docs/asyncapi.yaml with its `local` server pointing at this node's WebSocket URL."""
+    source = docs_dir / "asyncapi.yaml"
+    if not source.is_file():
+        return None
+    document = yaml.safe_load(source.read_text())
+    local = (document.get("servers") or {}).get("local")
+    if isinstance(local, dict):
+        scheme, _, rest = ws_url.partition("://")
+        host, _, path = rest.partition("/")
+        local.update({"host": host, "pathname": "/" + path, "protocol": scheme})
+    return dict(document)
+
+
+def as_yaml(document: Mapping[str, Any]) -> str:
+    return str(yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True))
+
+
 def swagger_page() -> str:
     return """<!DOCTYPE html>
 <html lang="en">

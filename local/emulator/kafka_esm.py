@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError
+from kafka.errors import InvalidSessionTimeoutError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,23 @@ INFINITE_RETRIES = -1
 # applies a maximum of 10 retry attempts."
 RETRIES_WHEN_INFINITE_WITH_DESTINATION = 10
 KAFKA_DESTINATION_PREFIX = "kafka://"
+
+# How soon a dead node's partitions move to a surviving node. The mechanism is Kafka's own group membership
+# (consumer session timeouts), not an owner elected through ZooKeeper: the group coordinator already elects
+# one owner per partition and fences a deposed one (a commit from an old generation is refused), whereas a
+# ZooKeeper-elected owner consuming with assign() would need fencing of its own and would notice a death no
+# sooner (a ZooKeeper session lasts at least two ticks, 4 s, and the emulator's is 10 s by default).
+# kafka-python 3 defaults to Java's 45 s session (KIP-735): that is what kept a killed node's partitions idle
+# for 45-60 s. The broker expels a silent member after its session, and the survivor hears of the rebalance
+# at its next heartbeat, so fail-over takes about session + heartbeat. Sessions are tried shortest first and
+# the first the broker accepts is kept: 3 s needs the broker's group.min.session.timeout.ms lowered (its
+# default, 6 s, refuses it with INVALID_SESSION_TIMEOUT at the first join, which costs a few milliseconds).
+# A heartbeat every second is at most a third of either session, as Kafka advises. A node that stops
+# normally leaves the group at once instead (close() sends LeaveGroup). max_poll_interval_ms (the rebalance
+# timeout) keeps kafka-python's 300 s: it must outlast the longest invocation, and while a handler runs the
+# heartbeat thread keeps the session alive.
+SESSION_TIMEOUTS_MS = (3000, 6000)
+HEARTBEAT_INTERVAL_MS = 1000
 
 # AWS documents "aws:kafka" for MSK and "SelfManagedKafka" (no "aws:" prefix) for self-managed clusters
 # (https://docs.aws.amazon.com/lambda/latest/dg/with-msk.html, .../with-kafka.html#smaa-sample-event);
@@ -536,7 +553,10 @@ class KafkaEventSourceMapping:
       ``join_timeout_s``        a rebalance with no assignment after this long gets a fresh consumer (default 60.0).
       ``unsupported_destination_sink``  called with (ARN, invocation record) for SQS/SNS/S3 destinations.
       ``region`` / ``account_id``  used in the function ARN of failure records (default us-east-1 / 000000000000).
-      ``consumer_config``       extra KafkaConsumer settings (e.g. session_timeout_ms).
+      ``consumer_config``       extra KafkaConsumer settings over the defaults (``client_id``, the session and
+                                heartbeat of SESSION_TIMEOUTS_MS / HEARTBEAT_INTERVAL_MS); e.g. a client_id naming
+                                the node, so the group's description tells which node owns which partition. A
+                                session_timeout_ms given here is used as is, with no fallback.
     """
 
     def __init__(
@@ -574,6 +594,9 @@ class KafkaEventSourceMapping:
         self._sink = unsupported_destination_sink
         self._function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
         self._consumer_config = dict(consumer_config or {})
+        # Sessions still to try, the one in use first (see SESSION_TIMEOUTS_MS).
+        given = self._consumer_config.pop("session_timeout_ms", None)
+        self._sessions_ms: list[int] = [int(given)] if given is not None else list(SESSION_TIMEOUTS_MS)
         self._metrics = MappingMetrics()
         self._ownership = _Ownership(self._metrics)
         self._stopping = threading.Event()
@@ -626,6 +649,11 @@ class KafkaEventSourceMapping:
         return self._metrics.snapshot()
 
     @property
+    def session_timeout_ms(self) -> int:
+        """The consumer session in use: how long the group waits for this consumer after it falls silent."""
+        return self._sessions_ms[0]
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -656,11 +684,15 @@ class KafkaEventSourceMapping:
                 self._consumer = KafkaConsumer(
                     bootstrap_servers=self._bootstrap_servers,
                     group_id=self.config.consumer_group_id,
-                    client_id=f"lambda-esm-{self.function_name}",
                     enable_auto_commit=False,
                     auto_offset_reset="earliest" if self.config.starting_position == "TRIM_HORIZON" else "latest",
                     allow_auto_create_topics=False,
-                    **self._consumer_config,
+                    **{
+                        "client_id": f"lambda-esm-{self.function_name}",
+                        "session_timeout_ms": self._sessions_ms[0],
+                        "heartbeat_interval_ms": min(HEARTBEAT_INTERVAL_MS, self._sessions_ms[0] // 3),
+                        **self._consumer_config,
+                    },
                 )
                 self._consumer.subscribe(list(self.config.topics), listener=self._ownership)
                 # Load the subscribed topics' metadata before the first poll joins the group. Otherwise the
@@ -693,7 +725,20 @@ class KafkaEventSourceMapping:
         if self._ownership.joining_for() > self._join_timeout_s:
             self._replace_consumer()
             return {}
-        polled: dict[TopicPartition, list[Any]] = self._consumer.poll(timeout_ms=max(0, int(timeout_s * 1000)), max_records=max_records)
+        try:
+            polled: dict[TopicPartition, list[Any]] = self._consumer.poll(timeout_ms=max(0, int(timeout_s * 1000)), max_records=max_records)
+        except InvalidSessionTimeoutError:
+            if len(self._sessions_ms) < 2:
+                raise
+            refused = self._sessions_ms.pop(0)
+            log.info(
+                "%s: the broker refuses a %d ms consumer session (group.min.session.timeout.ms); using %d ms",
+                self.function_name,
+                refused,
+                self._sessions_ms[0],
+            )
+            self._replace_consumer(why=None)
+            return {}
         self._metrics.polls += 1
         fresh = self._ownership.take_newly_assigned()
         if fresh:
@@ -707,16 +752,18 @@ class KafkaEventSourceMapping:
         self._update_lag()
         return polled
 
-    def _replace_consumer(self) -> None:
+    def _replace_consumer(self, why: str | None = "stuck") -> None:
         """A join that never completes (kafka-python 3.0 can wedge when a rejoin overlaps a sync) would
         silently stop the mapping; leave the group and join again with a new consumer instead. Whatever
-        was in flight is uncommitted and is read again."""
-        log.warning(
-            "%s: no partition assignment %.0fs into a rebalance; rejoining with a new consumer",
-            self.function_name,
-            self._ownership.joining_for(),
-        )
-        self._metrics.consumer_restarts += 1
+        was in flight is uncommitted and is read again. Also used, with `why` None, to join again with a
+        longer session after the broker refused a short one."""
+        if why is not None:
+            log.warning(
+                "%s: no partition assignment %.0fs into a rebalance; rejoining with a new consumer",
+                self.function_name,
+                self._ownership.joining_for(),
+            )
+            self._metrics.consumer_restarts += 1
         self._ownership.forget()
         with contextlib.suppress(Exception):
             self._consumer.close(autocommit=False)

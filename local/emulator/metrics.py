@@ -260,10 +260,11 @@ class EmulatorMetrics:
 
     def observe_emf(self, line: bytes | str) -> bool:
         """Record an Embedded Metric Format log line of a function; False when the line is not EMF."""
-        if not line.startswith(b'{"_aws"' if isinstance(line, bytes) else '{"_aws"'):
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        if not text.startswith('{"_aws"'):
             return False
         try:
-            document = json.loads(line)
+            document = json.loads(text)
             directives = document["_aws"]["CloudWatchMetrics"]
             for directive in directives:
                 namespace = _snake(str(directive["Namespace"]))

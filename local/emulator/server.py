@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import logging
@@ -96,9 +97,14 @@ class EmulatorServer(uvicorn.Server):
     whatever is left with its own 1012 and the application shuts down (and leaves ZooKeeper)."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        emulator = getattr(getattr(self.config.app, "state", None), "emulator", None)
+        if isinstance(emulator, Emulator):
+            # The Kafka mappings first: their consumers leave the group now, so another node takes the
+            # partitions within a second, instead of this node's pushes failing against its own closed
+            # port until the function timeout while it still owns them.
+            await asyncio.to_thread(emulator.stop_kafka)
         for server in self.servers:
             server.close()
-        emulator = getattr(getattr(self.config.app, "state", None), "emulator", None)
         if isinstance(emulator, Emulator):
             await emulator.gateway.drain(self.config.timeout_graceful_shutdown or 5)
         await super().shutdown(sockets)

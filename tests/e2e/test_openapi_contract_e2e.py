@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -230,3 +231,15 @@ def test_every_answer_of_every_route_is_declared_in_the_openapi_document(product
             validator = jsonschema.Draft202012Validator(schema, registry=registry)
             problems += [f"{where}: body does not fit its schema: {e.message[:160]}" for e in validator.iter_errors(o.body)][:3]
     assert not problems, "\n".join(sorted(set(problems)))
+
+
+def test_the_asyncapi_document_is_served_beside_the_openapi_one_and_linked_from_docs(product: Product) -> None:
+    as_json = httpx.get(product.base_url + "/asyncapi.json", timeout=10)
+    as_yaml = httpx.get(product.base_url + "/asyncapi.yaml", timeout=10)
+    assert as_json.status_code == as_yaml.status_code == 200
+    document = as_json.json()
+    assert document["asyncapi"] == "3.0.0" and document == yaml.safe_load(as_yaml.text)
+    assert document["servers"]["local"]["host"] == product.base_url.removeprefix("http://"), "the local server is this node"
+    assert {"join", "answer", "ping"} <= set(document["channels"]["quiz"]["messages"])
+    page = httpx.get(product.base_url + "/docs", timeout=10).text
+    assert 'href="/asyncapi.yaml"' in page

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -18,8 +21,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from local.emulator.kafka_esm import KafkaEventSourceMapping
-from local.stack import load_stack
+from local.emulator.kafka_esm import SESSION_TIMEOUTS_MS, KafkaEventSourceMapping
+from local.stack import REPO, load_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -444,3 +447,64 @@ def test_a_join_that_never_completes_is_recovered_with_a_new_consumer(broker: Br
     broker.produce(topic, b"after")
     eventually(lambda: handler.values() == [b"before", b"after"], "the record produced after the recovery")
     eventually(lambda: broker.committed(group, topic) == {0: 2}, "both commits")
+
+
+# ---- fail-over between nodes --------------------------------------------------------------------
+
+# Another node's mapping, in a process of its own so that it can die without running any shutdown code.
+OTHER_NODE = """
+import sys, threading
+from local.emulator.kafka_esm import KafkaEventSourceMapping
+topic, group, bootstrap, arn = sys.argv[1:5]
+properties = {"Stream": arn, "Topics": [topic], "ConsumerGroupId": group, "StartingPosition": "TRIM_HORIZON"}
+esm = KafkaEventSourceMapping(
+    function_name="other-node", properties=properties, invoke=lambda event: None, bootstrap_servers=bootstrap, poll_interval_s=0.05
+)
+esm.start()
+print("assigned" if esm.wait_until_assigned(30) else "never assigned", flush=True)
+threading.Event().wait()
+"""
+
+
+def test_a_killed_nodes_partitions_move_to_the_surviving_mapping(broker: Broker) -> None:
+    topic, group = broker.topic("failover", partitions=3), broker.group("failover")
+    handler = Handler()
+    survivor = broker.started(broker.mapping(handler, msk(topic, group)))
+    assert survivor.session_timeout_ms in SESSION_TIMEOUTS_MS, "a short session, not kafka-python's 45 s default"
+    other = subprocess.Popen(
+        [sys.executable, "-c", OTHER_NODE, topic, group, broker.bootstrap, CLUSTER_ARN], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "assigned"
+        eventually(lambda: int(survivor.metrics()["assigned_partitions"]) < 3, "the other node to take some partitions")
+        killed = time.monotonic()
+        other.send_signal(signal.SIGKILL)  # no LeaveGroup: the broker notices at the end of the session
+        other.wait(timeout=10)
+        eventually(lambda: survivor.metrics()["assigned_partitions"] == 3, "the survivor to own every partition")
+        print(f"partitions moved {time.monotonic() - killed:.1f}s after the kill (session {survivor.session_timeout_ms} ms)")
+        for p in range(3):
+            broker.produce(topic, f"after-{p}".encode(), partition=p)
+        eventually(lambda: sorted(handler.values()) == [b"after-0", b"after-1", b"after-2"], "records on every partition")
+        eventually(lambda: broker.committed(group, topic) == {0: 1, 1: 1, 2: 1}, "the survivor's commits")
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait(timeout=10)
+        if other.stdout is not None:
+            other.stdout.close()
+
+
+def test_a_mapping_that_stops_normally_hands_its_partitions_over(broker: Broker) -> None:
+    topic, group = broker.topic("leave", partitions=2), broker.group("leave")
+    first, second = Handler(), Handler()
+    survivor = broker.started(broker.mapping(first, msk(topic, group)))
+    leaving = broker.started(broker.mapping(second, msk(topic, group)))
+    eventually(lambda: survivor.metrics()["assigned_partitions"] == 1, "the partitions to be shared")
+    stopped = time.monotonic()
+    leaving.stop()  # closes its consumer, which leaves the group: no session to wait out
+    eventually(lambda: survivor.metrics()["assigned_partitions"] == 2, "the survivor to own both partitions")
+    print(f"partitions moved {time.monotonic() - stopped:.1f}s after stop()")
+    for p in range(2):
+        broker.produce(topic, f"after-{p}".encode(), partition=p)
+    eventually(lambda: sorted(first.values()) == [b"after-0", b"after-1"], "records on both partitions")
+    assert second.values() == []
