@@ -6,10 +6,17 @@ directory), which imports the handler module once and then serves invocations on
 module-level clients are reused across invocations exactly as on Lambda. A pool grows up to the
 function's concurrency limit; an invocation beyond it waits for a free worker.
 
+Cold starts are bounded runtime-wide (`InitGate`): at most `init_concurrency` workers of all functions
+import at once (default: the CPU count, at least 2), since a reconnect storm that spawned every pool's
+workers together would have each import take many times longer and pass Lambda's 10 s init limit. An
+invocation waiting for an init slot takes a worker of its function that became idle meanwhile instead of
+cold-starting. When a pool's workers are retired (code reload, a Timeout) it re-warms in the background
+up to its recent peak concurrency, the way Lambda keeps environments for the traffic it has just seen.
+
 `Runtime.invoke(function_id, event)` is blocking, returns the handler's result and raises
 `FunctionError` (the handler raised, or its module failed to import) or `FunctionTimeout` (the function's
-Timeout passed: the worker is killed and the next invocation cold-starts). Callers on the event loop
-run it in a thread; handlers never run on the event loop.
+Timeout passed: the worker is killed and replaced, in the background or by the next invocation's cold
+start). Callers on the event loop run it in a thread; handlers never run on the event loop.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -35,7 +43,8 @@ from local.emulator.template import Function
 log = logging.getLogger("emulator.runtime")
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
-INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
+INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit, counted from the spawn (never while waiting for an init slot)
+PEAK_WINDOW_S = 600.0  # how far back "recent peak concurrency" looks: Lambda's idle environments live about this long
 READ_CHUNK = 1 << 16  # a reply larger than this arrives in several reads
 # Passed through from the emulator's environment so tools and credentials behave as in a container.
 _PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -105,6 +114,103 @@ def function_environment(fn: Function, region: str) -> dict[str, str]:
     return env
 
 
+def default_init_concurrency() -> int:
+    """Workers that may import at once: one per CPU (imports are CPU-bound), at least 2."""
+    return max(2, os.cpu_count() or 2)
+
+
+class InitTicket:
+    """One request for an init slot, queued until `InitGate` grants it."""
+
+    __slots__ = ("granted", "urgent", "wake")
+
+    def __init__(self, wake: Callable[[], None], urgent: bool) -> None:
+        self.granted = False  # written under the gate's lock before `wake` runs; read under the waiter's own lock
+        self.wake = wake
+        self.urgent = urgent
+
+
+class InitGate:
+    """The runtime-wide limit on workers initialising at once, granted first come, first served.
+
+    Invocations (urgent) go before background warming. A grant is handed to the next ticket directly and
+    its `wake` is called with no lock of the gate held, so a pool may wait on its own condition: the gate
+    never takes a pool's lock while holding its own."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = max(1, limit if limit is not None else default_init_concurrency())
+        self._lock = threading.Lock()
+        self._in_use = 0
+        self._urgent: deque[InitTicket] = deque()
+        self._background: deque[InitTicket] = deque()
+        self.peak = 0  # the most slots ever held at once (never above `limit`)
+        self.granted = 0
+        self.queued = 0  # requests that had to wait
+
+    @property
+    def in_use(self) -> int:
+        with self._lock:
+            return self._in_use
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._urgent) + len(self._background)
+
+    def request(self, wake: Callable[[], None], *, urgent: bool = True) -> InitTicket:
+        """A ticket, granted now if a slot is free and nobody queues before it; else `wake` runs at the grant."""
+        ticket = InitTicket(wake, urgent)
+        with self._lock:
+            ahead = self._urgent if urgent else (self._urgent or self._background)
+            if self._in_use < self.limit and not ahead:
+                self._grant(ticket)
+            else:
+                (self._urgent if urgent else self._background).append(ticket)
+                self.queued += 1
+        return ticket
+
+    def acquire(self, *, urgent: bool = False, cancelled: Callable[[], bool] = lambda: False) -> bool:
+        """Wait for a slot (for callers with no lock of their own to wait on); False if `cancelled()` turned true."""
+        arrived = threading.Event()
+        ticket = self.request(arrived.set, urgent=urgent)
+        if ticket.granted:
+            return True
+        while not arrived.wait(0.2):
+            if cancelled():
+                self.withdraw(ticket)  # a grant that raced in is passed on
+                return False
+        return True
+
+    def withdraw(self, ticket: InitTicket) -> None:
+        """The ticket is not needed any more (an idle worker turned up); a slot it was granted meanwhile goes on.
+        Never called with a pool's lock held: passing a slot on wakes another pool."""
+        with self._lock:
+            if not ticket.granted:
+                for queue in (self._urgent, self._background):
+                    with contextlib.suppress(ValueError):
+                        queue.remove(ticket)
+                return
+        self.release()
+
+    def release(self) -> None:
+        """Give a slot back: the next queued ticket gets it."""
+        with self._lock:
+            self._in_use -= 1
+            woken = []
+            while self._in_use < self.limit and (self._urgent or self._background):
+                ticket = (self._urgent or self._background).popleft()
+                self._grant(ticket)
+                woken.append(ticket)
+        for ticket in woken:
+            ticket.wake()
+
+    def _grant(self, ticket: InitTicket) -> None:
+        ticket.granted = True
+        self._in_use += 1
+        self.granted += 1
+        self.peak = max(self.peak, self._in_use)
+
+
 class Worker:
     """One execution environment: a process serving one invocation at a time.
 
@@ -114,10 +220,13 @@ class Worker:
     background thread of the function that writes a lot then waits, as it would in a frozen Lambda
     environment; what it wrote is logged at the next invocation."""
 
-    def __init__(self, fn: Function, region: str, generation: int) -> None:
+    def __init__(self, fn: Function, region: str, generation: int, metric_line: Callable[[bytes], bool] | None = None) -> None:
         self.function = fn
+        # Embedded Metric Format lines go to the node's /metrics (as CloudWatch reads them on AWS).
+        self._metric_line = metric_line
         self.generation = generation
         self.invocations = 0
+        spawned = time.monotonic()  # Lambda's init limit counts from here: a slot was obtained before
         self.process = subprocess.Popen(
             # -I: only the function's own path, no PYTHON* variables. -B: write no .pyc beside the code, since
             # a .pyc records its source's mtime in whole seconds and a same-size edit within that second would
@@ -145,7 +254,7 @@ class Worker:
         self._poll = select.poll()
         self._poll.register(self._stdout.fileno(), select.POLLIN)
         self._poll.register(self._stderr_fd, select.POLLIN)
-        ready = self._read_line(time.monotonic() + max(INIT_TIMEOUT_S, fn.timeout))
+        ready = self._read_line(spawned + max(INIT_TIMEOUT_S, fn.timeout))
         if ready is None:
             exited = self.process.poll()
             self.kill()
@@ -153,6 +262,7 @@ class Worker:
                 raise FunctionError(fn.logical_id, "Runtime.ExitError", f"the runtime exited during init with status {exited}", [])
             raise FunctionTimeout(fn.logical_id, INIT_TIMEOUT_S)
         self.init_error: dict[str, Any] | None = ready.get("error")
+        self.init_ms = (time.monotonic() - spawned) * 1000  # the first invocation's REPORT line carries it, as on Lambda
 
     def _forward_logs(self) -> None:
         """Log every complete line the worker has written so far, without waiting for more."""
@@ -164,6 +274,8 @@ class Worker:
                         self._end_of_logs()
                         return
                     *lines, self._log_tail = (self._log_tail + chunk).split(b"\n")
+                    if self._metric_line is not None:
+                        lines = [raw for raw in lines if not (raw.startswith(b'{"_aws"') and self._metric_line(raw))]
                     if self._logger.isEnabledFor(logging.INFO):
                         for raw in lines:
                             self._log_line(raw)
@@ -226,7 +338,9 @@ class Worker:
         fn = self.function
         self.invocations += 1
         started = time.monotonic()
-        request = {"requestId": request_id, "event": event, "remainingMs": int(fn.timeout * 1000)}
+        request: dict[str, Any] = {"requestId": request_id, "event": event, "remainingMs": int(fn.timeout * 1000)}
+        if self.invocations == 1:
+            request["initDurationMs"] = round(self.init_ms, 2)
         try:
             self._stdin.write(json.dumps(request).encode() + b"\n")
             self._stdin.flush()
@@ -251,90 +365,246 @@ class Worker:
 
 
 class FunctionPool:
-    """The warm workers of one function and the limit on how many run at once."""
+    """The warm workers of one function and the limit on how many run at once.
 
-    def __init__(self, fn: Function, region: str, max_concurrency: int) -> None:
+    A cold start holds one of the runtime's init slots (`gate`) from the spawn to the worker's ready line.
+    While an invocation queues for a slot, a worker of this function that goes idle is taken instead:
+    in a storm the queue drains into the workers that are already warm rather than into more imports."""
+
+    def __init__(
+        self,
+        fn: Function,
+        region: str,
+        max_concurrency: int,
+        gate: InitGate | None = None,
+        *,
+        rewarm: bool = True,
+        metric_line: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.function = fn
+        self.metric_line = metric_line
         self.region = region
         self.max_concurrency = fn.reserved_concurrency or max_concurrency
         self.generation = 0
+        self.gate = gate or InitGate()
+        self.rewarm = rewarm
         self._idle: list[Worker] = []
         self._all: set[Worker] = set()
-        self._busy = 0
-        self._cond = threading.Condition()
-        self._starting = 0  # pre-warmed workers being started
+        self._busy = 0  # invocations holding a worker or starting one
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)  # capacity freed or a worker went idle
+        self._slot_cond = threading.Condition(lock)  # an init slot was granted to an invocation of this pool
+        self._slot_waiters = 0
+        self._starting = 0  # workers being started ahead of invocations (prewarm, re-warm)
+        self._cold_starting = 0  # workers being started by invocations
+        self._peaks: deque[tuple[float, int]] = deque()  # (minute, most invocations at once in that minute)
+        self._rewarm_running = False
+        self._rewarm_again = False
+        self._stopped = False
         self.cold_starts = 0
         self.prewarmed = 0
+        self.rewarmed = 0  # workers started in the background after workers were retired
+        self.init_waits = 0  # cold starts that queued for an init slot
+        self.reused_while_waiting = 0  # of those, invocations served by a worker that went idle meanwhile
+
+    # ------------------------------------------------------------------ invocations
 
     def acquire(self) -> Worker:
         with self._cond:
             while True:
-                while self._idle:
-                    worker = self._idle.pop()
-                    if worker.alive() and worker.generation == self.generation:
-                        self._busy += 1
-                        return worker
-                    worker.kill()
+                worker = self._pop_idle()
+                if worker is not None:
+                    self._busy += 1
+                    self._note_busy()
+                    return worker
                 if self._busy < self.max_concurrency:
                     self._busy += 1
+                    self._note_busy()
                     break
                 self._cond.wait()
+            ticket = self.gate.request(self._slot_granted)
+            if not ticket.granted:
+                self.init_waits += 1
+                self._slot_waiters += 1
+                try:
+                    while not ticket.granted and worker is None:
+                        self._slot_cond.wait()
+                        worker = self._pop_idle()
+                finally:
+                    self._slot_waiters -= 1
+                if worker is not None:
+                    self.reused_while_waiting += 1
+            if worker is None:
+                self._cold_starting += 1
             generation = self.generation
+        if worker is not None:
+            self.gate.withdraw(ticket)  # outside our lock: a slot granted meanwhile is passed to another pool
+            return worker
         try:
-            worker = Worker(self.function, self.region, generation)
+            # The init limit starts here, at the spawn: the time queued for a slot is not the function's.
+            worker = Worker(self.function, self.region, generation, self.metric_line)
         except BaseException:
             with self._cond:
                 self._busy -= 1
+                self._cold_starting -= 1
                 self._cond.notify()
             raise
+        finally:
+            self.gate.release()
         with self._cond:
-            self._all.add(worker)
-            self.cold_starts += 1
+            self._cold_starting -= 1
+            stopped = self._stopped
+            if not stopped:
+                self._all.add(worker)
+                self.cold_starts += 1
+        if stopped:  # shut down while it started: nobody would ever kill it
+            worker.kill()
+            raise InvocationError("the runtime is shut down")
         return worker
-
-    def prewarm(self, count: int) -> int:
-        """Start up to `count` idle workers ahead of any invocation (what Lambda's provisioned concurrency
-        does), never more than the pool may run. Returns how many were started; a failed start is skipped:
-        invocations will cold-start as usual."""
-        started = 0
-        for _ in range(min(count, self.max_concurrency)):
-            with self._cond:
-                if len(self._all) + self._starting >= self.max_concurrency:
-                    break
-                self._starting += 1
-                generation = self.generation
-            try:
-                worker = Worker(self.function, self.region, generation)
-            except InvocationError as exc:
-                log.warning("%s: a pre-warmed worker did not start: %s", self.function.logical_id, exc)
-                worker = None
-            with self._cond:
-                self._starting -= 1
-                if worker is not None and worker.init_error is None and worker.generation == self.generation:
-                    self._all.add(worker)
-                    self._idle.append(worker)
-                    self.prewarmed += 1
-                    started += 1
-                    self._cond.notify()
-                    continue
-            if worker is not None:
-                worker.kill()
-        return started
 
     def release(self, worker: Worker, healthy: bool) -> None:
         keep = healthy and worker.alive() and worker.generation == self.generation
+        # A worker killed by a Timeout (or that died) leaves a hole where traffic was: fill it in the background.
+        # One whose init failed does not: its successor would fail the same way.
+        lost = not keep and worker.init_error is None and worker.generation == self.generation
         with self._cond:
             self._busy -= 1
             if keep:
                 self._idle.append(worker)
+                if self._slot_waiters:
+                    self._slot_cond.notify()  # an invocation queued for an init slot takes this one instead
             else:
                 self._all.discard(worker)
             self._cond.notify()
         if not keep:
             worker.kill()
+        if lost:
+            self._schedule_rewarm()
+
+    def _pop_idle(self) -> Worker | None:
+        """The most recently used idle worker of this generation (lock held); stale ones are dropped."""
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.alive() and worker.generation == self.generation:
+                return worker
+            self._all.discard(worker)
+            worker.kill()
+        return None
+
+    def _slot_granted(self) -> None:
+        with self._slot_cond:
+            self._slot_cond.notify_all()  # few: at most max_concurrency invocations wait for a slot
+
+    def _note_busy(self) -> None:
+        """Record the concurrency just reached (lock held), per minute, for `recent_peak`."""
+        now = time.monotonic()
+        minute = now - now % 60
+        if self._peaks and self._peaks[-1][0] == minute:
+            if self._busy > self._peaks[-1][1]:
+                self._peaks[-1] = (minute, self._busy)
+        else:
+            self._peaks.append((minute, self._busy))
+        while self._peaks and self._peaks[0][0] < now - PEAK_WINDOW_S - 60:
+            self._peaks.popleft()
+
+    @property
+    def recent_peak(self) -> int:
+        """The most invocations this pool ran at once in the last PEAK_WINDOW_S (about): what re-warming restores."""
+        horizon = time.monotonic() - PEAK_WINDOW_S - 60
+        with self._cond:
+            return max((peak for minute, peak in self._peaks if minute >= horizon), default=0)
+
+    # ------------------------------------------------------------------ starting ahead of invocations
+
+    def prewarm(self, count: int) -> int:
+        """Start up to `count` idle workers ahead of any invocation (what Lambda's provisioned concurrency
+        does), never more than the pool may run. Returns how many were started; a failed start is skipped:
+        invocations will cold-start as usual. Each start waits its turn for an init slot, after invocations."""
+        started = 0
+        for _ in range(min(count, self.max_concurrency)):
+            outcome = self._start_ahead(self.max_concurrency, rewarm=False)
+            if outcome == "full":
+                break
+            started += outcome == "started"
+        return started
+
+    def _start_ahead(self, target: int, *, rewarm: bool) -> str:
+        """Start one idle worker unless the pool has `target` of this generation: "started", "failed" or "full"."""
+        with self._cond:
+            present = sum(1 for w in self._all if w.generation == self.generation) + self._starting + self._cold_starting
+            if self._stopped or present >= min(target, self.max_concurrency):
+                return "full"
+            self._starting += 1
+            generation = self.generation
+        worker: Worker | None = None
+        try:
+            if not self.gate.acquire(urgent=False, cancelled=lambda: self._stopped or self.generation != generation):
+                return "full"  # stopped or recycled while queued: the caller looks again
+            try:
+                worker = Worker(self.function, self.region, generation, self.metric_line)
+            except InvocationError as exc:
+                log.warning("%s: a worker started ahead of traffic did not start: %s", self.function.logical_id, exc)
+            finally:
+                self.gate.release()
+        finally:
+            with self._cond:
+                self._starting -= 1
+                ready = worker is not None and worker.init_error is None and worker.generation == self.generation and not self._stopped
+                if ready:
+                    assert worker is not None
+                    self._all.add(worker)
+                    self._idle.append(worker)
+                    if rewarm:
+                        self.rewarmed += 1
+                    else:
+                        self.prewarmed += 1
+                    self._cond.notify()
+                    if self._slot_waiters:
+                        self._slot_cond.notify()
+        if ready:
+            return "started"
+        if worker is not None:
+            worker.kill()
+        return "failed"
+
+    def _schedule_rewarm(self) -> None:
+        if not self.rewarm:
+            return
+        with self._cond:
+            if self._stopped or not self._peaks:
+                return
+            self._rewarm_again = True
+            if self._rewarm_running:
+                return  # the running pass looks again before it ends
+            self._rewarm_running = True
+        threading.Thread(target=self._rewarm, name=f"rewarm-{self.function.logical_id}", daemon=True).start()
+
+    def _rewarm(self) -> None:
+        started = 0
+        while True:
+            with self._cond:
+                if not self._rewarm_again or self._stopped:
+                    self._rewarm_running = False
+                    break
+                self._rewarm_again = False
+            outcome = "full"
+            while self.rewarm:  # turned off when the function leaves the template
+                outcome = self._start_ahead(self.recent_peak, rewarm=True)
+                if outcome != "started":
+                    break
+                started += 1
+            if outcome == "failed":  # its successor would fail the same way: wait for the next retirement
+                with self._cond:
+                    self._rewarm_running = self._rewarm_again = False
+                break
+        if started:
+            log.info("%s: re-warmed %d worker(s) to its recent peak concurrency", self.function.logical_id, started)
+
+    # ------------------------------------------------------------------ retiring
 
     def recycle(self, fn: Function | None = None) -> None:
-        """Retire every worker: idle ones now, busy ones when they finish. The next call cold-starts."""
+        """Retire every worker: idle ones now, busy ones when they finish. The next call cold-starts, unless
+        the background re-warm (up to the recent peak concurrency) has a new worker ready by then."""
         with self._cond:
             self.generation += 1
             if fn is not None:
@@ -344,9 +614,12 @@ class FunctionPool:
             self._all.difference_update(idle)
         for worker in idle:
             worker.kill()
+        self._schedule_rewarm()
 
     def stop(self) -> None:
         """Kill every worker, busy ones included (shutdown)."""
+        with self._cond:
+            self._stopped = True
         self.recycle()
         with self._cond:
             workers, self._all = list(self._all), set()
@@ -370,17 +643,32 @@ class Invocation:
 
 
 class Runtime:
-    """Invokes the template's functions in their own worker processes."""
+    """Invokes the template's functions in their own worker processes.
+
+    `init_concurrency` bounds how many workers of all functions initialise at once (default: the CPU count,
+    at least 2); `rewarm` lets a pool whose workers were retired start them again in the background."""
 
     def __init__(
-        self, functions: Mapping[str, Function], region: str, max_concurrency: int = 4, metrics: EmulatorMetrics | None = None
+        self,
+        functions: Mapping[str, Function],
+        region: str,
+        max_concurrency: int = 4,
+        metrics: EmulatorMetrics | None = None,
+        *,
+        init_concurrency: int | None = None,
+        rewarm: bool = True,
     ) -> None:
         self.region = region
         self.max_concurrency = max_concurrency
         self.metrics = metrics or EmulatorMetrics()
-        self._pools = {fid: FunctionPool(fn, region, max_concurrency) for fid, fn in functions.items()}
+        self.init_gate = InitGate(init_concurrency)
+        self.rewarm = rewarm
+        self._pools = {fid: self._new_pool(fn) for fid, fn in functions.items()}
         self._lock = threading.Lock()
         self._closed = False
+
+    def _new_pool(self, fn: Function) -> FunctionPool:
+        return FunctionPool(fn, self.region, self.max_concurrency, self.init_gate, rewarm=self.rewarm, metric_line=self.metrics.observe_emf)
 
     def functions(self) -> dict[str, Function]:
         with self._lock:
@@ -434,8 +722,21 @@ class Runtime:
         return Invocation(reply.get("result"), request_id, (time.monotonic() - started) * 1000, pool.cold_starts > cold_before)
 
     def prewarm(self, count: int) -> int:
-        """Start `count` workers of every function ahead of traffic (`--warm`); returns how many started."""
-        return sum(pool.prewarm(count) for _, pool in self.pools() if not self._closed)
+        """Start `count` workers of every function ahead of traffic (`--warm`); returns how many started.
+        The pools start theirs side by side: the init gate, not this loop, decides how many import at once."""
+        pools = [pool for _, pool in self.pools()]
+        started = [0] * len(pools)
+
+        def warm(i: int) -> None:
+            if not self._closed:
+                started[i] = pools[i].prewarm(count)
+
+        threads = [threading.Thread(target=warm, args=(i,), name="prewarm", daemon=True) for i in range(len(pools))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return sum(started)
 
     def pools(self) -> list[tuple[str, FunctionPool]]:
         with self._lock:
@@ -455,11 +756,12 @@ class Runtime:
             for fid, fn in functions.items():
                 pool = old.pop(fid, None)
                 if pool is None:
-                    pool = FunctionPool(fn, self.region, self.max_concurrency)
+                    pool = self._new_pool(fn)
                 else:
                     pool.recycle(fn)
                 self._pools[fid] = pool
         for pool in old.values():
+            pool.rewarm = False  # its function left the template: nobody would invoke (or stop) new workers
             pool.recycle()
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """One Lambda execution environment: a process that imports one function's handler once and serves invocations.
 
 Run by the runtime as `python -I worker.py` with the function's environment. It speaks JSON lines on
-private pipes: the runtime writes {"requestId", "event", "deadlineMs", ...} to stdin, the worker answers
+private pipes: the runtime writes {"requestId", "event", "remainingMs", "initDurationMs" (first only)} to stdin, the worker answers
 {"ok": true, "result": ...} or {"ok": false, "errorType", "errorMessage", "stackTrace"} on the file
 descriptor that was stdout at start. The handler's own stdout and stderr go to the emulator's log, as
 CloudWatch Logs would get them, with Lambda's START / END / REPORT lines around each invocation.
@@ -115,9 +115,13 @@ def main() -> None:
                 sys.stderr.write("".join(failure["stackTrace"]))
                 reply = json.dumps(failure)
         elapsed_ms = (time.monotonic() - started) * 1000
+        # As on Lambda, the first invocation of an environment reports its init phase (measured by the
+        # runtime, from the spawn to the ready line, so the interpreter's own start-up is in it).
+        init_ms = request.get("initDurationMs")
+        init = f"\tInit Duration: {init_ms:.2f} ms" if isinstance(init_ms, int | float) else ""
         # END and REPORT in one write, and before the reply: the runtime logs them with this invocation.
         sys.stderr.write(
-            f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\tMemory Size: {memory_size} MB\n"
+            f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\tMemory Size: {memory_size} MB{init}\n"
         )
         sys.stderr.flush()
         protocol_out.write(reply + "\n")

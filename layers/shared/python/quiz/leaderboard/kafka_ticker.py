@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
+if TYPE_CHECKING:
+    from kafka import KafkaProducer
 
 log = logging.getLogger("quiz.leaderboard")
 
@@ -25,6 +26,10 @@ class KafkaTicker:
         # Built on first use, like the answer functions' producer: a broker that is down must not stop
         # the container from applying scores.
         if self._producer is None:
+            # Imported on first use, not at module level: the functions that import this module (joins,
+            # leaderboard reads) mostly never tick, and kafka-python costs a cold start ~0.1-0.2 s.
+            from kafka import KafkaProducer
+
             ms = int(self._timeout * 1000)
             self._producer = KafkaProducer(
                 bootstrap_servers=self._bootstrap.split(","),
@@ -39,6 +44,8 @@ class KafkaTicker:
         return self._producer
 
     def tick(self, quiz_ids: list[str]) -> None:
+        from kafka.errors import KafkaError  # see _connected
+
         try:
             producer = self._connected()
             futures = [

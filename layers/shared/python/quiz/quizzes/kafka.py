@@ -6,11 +6,12 @@ import json
 import logging
 import time
 from collections.abc import Callable
-
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from typing import TYPE_CHECKING
 
 from quiz.quizzes.outbox import OutboxEvent
+
+if TYPE_CHECKING:
+    from kafka import KafkaProducer
 
 log = logging.getLogger("quiz.kafka")
 
@@ -57,6 +58,10 @@ class KafkaScorePublisher:
         """The producer, built on first publish: a broker that is down must not stop a container from
         serving requests (the answer is committed; the outbox relay publishes it later)."""
         if self._producer is None:
+            # Imported here, not at module level: kafka-python costs a cold start ~0.1-0.2 s, and most
+            # invocations of the functions that import this module (joins, leaderboard reads) never publish.
+            from kafka import KafkaProducer
+
             ms = int(self._timeout * 1000)
             # Bootstrapping and a topic's first metadata take a few round trips more than an acknowledgement;
             # with the broker down, one publish per breaker pause pays this, the others nothing.
@@ -97,6 +102,8 @@ class KafkaScorePublisher:
         if self.is_open:
             self.skipped += 1
             return []
+        from kafka.errors import KafkaError  # see _connected: loaded by the first publish, not at init
+
         try:
             producer = self._connected()
         except KafkaError as exc:  # no broker to bootstrap from

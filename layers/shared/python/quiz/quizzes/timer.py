@@ -15,9 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
 log = logging.getLogger("quiz.timer")
 
 
@@ -38,10 +35,18 @@ def fire_time(deadline: datetime, now: datetime, precision_s: int) -> datetime:
 class SchedulerQuestionTimer:
     def __init__(self, *, target_arn: str, role_arn: str, precision_s: int = 60, client: Any | None = None) -> None:
         self._target, self._role, self._precision = target_arn, role_arn, precision_s
-        # The endpoint is boto3's own: the regional one on AWS, AWS_ENDPOINT_URL_SCHEDULER where set (the emulator).
-        self._client = client or boto3.client("scheduler")
+        if client is None:
+            # Imported when the first question opens, not at module level: boto3 costs every function that
+            # imports the quiz service ~0.1 s of cold start, and only the host's "next question" needs it.
+            import boto3
+
+            # The endpoint is boto3's own: the regional one on AWS, AWS_ENDPOINT_URL_SCHEDULER where set (the emulator).
+            client = boto3.client("scheduler")
+        self._client = client
 
     def close_at(self, quiz_id: str, position: int, deadline: datetime) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         when = fire_time(deadline.astimezone(UTC), datetime.now(UTC), self._precision)
         try:
             self._client.create_schedule(
