@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-vars", type=Path, default=REPO / "local" / "env.json", help="used when the file exists")
     parser.add_argument("--host", help="listen address (default: local/stack.toml's, 127.0.0.1)")
     parser.add_argument(
+        "--advertised-url",
+        help="the URL other nodes and Prometheus reach this node at (default: http://HOST:PORT; set it when HOST is 0.0.0.0)",
+    )
+    parser.add_argument(
         "--parameter-overrides",
         nargs="*",
         default=[],
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host or stack.emulator.host,
         port=port,
         node_id=f"{socket.gethostname()}-{port}",
+        advertised_url=args.advertised_url,
         # Shared through Redis so that a second node (behind nginx) sees the same connections.
         registry_url=stack.redis.url(),
         registry_prefix="quiz:emulator:",

@@ -1,7 +1,7 @@
 """Several emulator nodes: membership in ZooKeeper, owners' URLs, and the purge of a node that dies.
 
 Each node holds an ephemeral znode `{root}/nodes/{node_id}` whose data is its advertised URL, for as long
-as its ZooKeeper session lives. A management call for a connection owned by another node is forwarded
+as its ZooKeeper session lives, and `{root}/metrics/{node_id}` (nerve JSON) for Prometheus to find it. A management call for a connection owned by another node is forwarded
 to the URL found there; a node without a znode is dead, and its connections are gone (410).
 
 Every node watches `{root}/nodes`. When a node's znode vanishes (its process crashed or froze and the
@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import urlsplit
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
@@ -46,6 +48,7 @@ class ZooKeeperMembership:
         self.nodes_path = f"{root.rstrip('/')}/nodes"
         self.node_id = node_id
         self.path = f"{self.nodes_path}/{node_id}"
+        self.metrics_path = f"{root.rstrip('/')}/metrics/{node_id}"
         self.url = url
         self._client = KazooClient(hosts=hosts, timeout=session_timeout_s)
         self._urls: dict[str, str] = {}
@@ -88,10 +91,27 @@ class ZooKeeperMembership:
             try:
                 self._client.create(self.path, self.url.encode(), ephemeral=True, makepath=True)
                 log.info("registered %s -> %s", self.path, self.url)
+                self._register_metrics_target()
                 return
             except NodeExistsError:
                 continue
         raise DiscoveryError(f"{self.path} keeps being recreated by someone else: is --node-id {self.node_id} used twice?")
+
+    def _register_metrics_target(self) -> None:
+        """`{root}/metrics/{node_id}`, ephemeral too, in the Airbnb nerve format Prometheus's ZooKeeper
+        discovery reads ({"host", "port", "name"}): Prometheus scrapes /metrics of every live node and
+        drops a dead one when its session expires, without a restart (local/observability/prometheus.yml)."""
+        parsed = urlsplit(self.url)
+        if parsed.hostname is None:
+            return
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        data = json.dumps({"host": parsed.hostname, "port": port, "name": self.node_id}).encode()
+        with contextlib.suppress(NoNodeError):
+            self._client.delete(self.metrics_path)  # a previous process's, as for the node's own znode
+        try:
+            self._client.create(self.metrics_path, data, ephemeral=True, makepath=True)
+        except KazooException as exc:  # metrics discovery is a convenience; the node serves without it
+            log.warning("could not register %s for Prometheus: %r", self.metrics_path, exc)
 
     def _register_again(self) -> None:
         try:

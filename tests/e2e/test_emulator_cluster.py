@@ -25,6 +25,7 @@ import boto3
 import httpx
 import pytest
 import redis
+import yaml
 from kazoo.client import KazooClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -32,6 +33,7 @@ from websockets.sync.client import ClientConnection, connect
 from local.cluster import nginx_binary, start_nginx, write_nginx_config
 from local.stack import REPO
 from tests.emulator.harness import HERE, RunningEmulator, free_port, start_emulator
+from tests.prometheus_support import running_prometheus
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -403,3 +405,31 @@ def _http_ok(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_prometheus_finds_every_node_in_zookeeper_and_drops_a_killed_one_without_a_restart(
+    tmp_path_factory: pytest.TempPathFactory, cluster: Cluster, zk: KazooClient, unique: str
+) -> None:
+    """Prometheus's ZooKeeper (nerve) discovery, configured as local/observability/prometheus.yml does, on
+    this cluster's root: both nodes are scraped; SIGKILL one, and its target is gone once its ZooKeeper
+    session expires, while the survivor stays up. No Prometheus restart, no static list."""
+    native = yaml.safe_load((REPO / "local/observability/prometheus.yml").read_text())
+    (job,) = native["scrape_configs"]
+    job = {
+        **job,
+        "nerve_sd_configs": [{**job["nerve_sd_configs"][0], "servers": [cluster.zookeeper_hosts], "paths": [f"{cluster.root}/metrics"]}],
+    }
+    config = {"global": {"scrape_interval": "1s"}, "scrape_configs": [job]}
+    with (
+        start_emulator(tmp_path_factory.mktemp("a"), **cluster.harness_options()) as a,
+        node_process(tmp_path_factory.mktemp("c"), cluster, f"test-{unique}-c") as c,
+        running_prometheus(config, tmp_path_factory.mktemp("prometheus")) as prometheus,
+    ):
+
+        def targets() -> dict[str, str]:
+            return {t["labels"]["node"]: t["health"] for t in prometheus.active_targets()}
+
+        wait_for(lambda: targets() == {a.settings.node_id: "up", c.node_id: "up"}, "both nodes scraped", on_timeout=lambda: str(targets()))
+        c.proc.kill()
+        wait_for(lambda: targets() == {a.settings.node_id: "up"}, "the killed node's target gone", on_timeout=lambda: str(targets()))
+        assert zk.exists(f"{cluster.root}/metrics/{c.node_id}") is None

@@ -6,22 +6,17 @@ every second, the project's rule file loaded), so the check does not depend on `
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from clients.quiz_client import QuizClient
-from local.product import free_port
 from local.stack import REPO
 from tests.e2e.conftest import Product
 from tests.e2e.test_emulator_metrics import dashboard_queries
 from tests.e2e.test_quiz_e2e import QUIZ, board_scores
+from tests.prometheus_support import Prometheus, running_prometheus
 
 pytestmark = pytest.mark.e2e
 
@@ -30,65 +25,21 @@ RULES = REPO / "local" / "observability" / "alerts.yml"
 THRESHOLD = re.compile(r"\s*(>|<|>=|<=|==|!=)\s*[0-9.]+\s*$")
 
 
-class Prometheus:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        reply = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
-        body = reply.json()
-        assert reply.status_code == 200 and body["status"] == "success", f"{expr}: {body}"
-        return list(body["data"]["result"])
-
-    def eventually_has_data(self, expr: str, seconds: float = 30) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + seconds
-        while True:
-            found = self.query(expr)
-            if found or time.monotonic() > deadline:
-                return found
-            time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def prometheus(product: Product, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("prometheus not found: `make services` installs the Debian package (or apt-get install -y prometheus)")
-    home = tmp_path_factory.mktemp("prometheus")
-    target = product.base_url.removeprefix("http://")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES)],
-        "scrape_configs": [{"job_name": "quiz-emulator", "metrics_path": "/metrics", "static_configs": [{"targets": [target]}]}],
+        "scrape_configs": [
+            {
+                "job_name": "quiz-emulator",
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [product.base_url.removeprefix("http://")]}],
+            }
+        ],
     }
-    (home / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    with (home / "prometheus.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={home / 'prometheus.yml'}",
-                f"--storage.tsdb.path={home / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (home / "prometheus.log").read_text()[-2000:]
-            time.sleep(0.2)
-        yield Prometheus(url)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with running_prometheus(config, tmp_path_factory.mktemp("prometheus")) as running:
+        yield running
 
 
 def rule_expressions() -> list[tuple[str, str]]:
