@@ -1,9 +1,10 @@
 """Trace context from the answer to the leaderboard push, over the real PostgreSQL, Kafka and Redis.
 
 The answer runs in a traced handler (as functions/answers does), so its span is active when the outbox
-row is written; the record read back from the real topic carries that span's traceparent; the batch
-the event source mapping would build from it (the emulator's own record encoding) runs in a traced
-leaderboard handler whose span links to the answer's span, and the push happens inside that span.
+row is written; the record read back from the real topic carries the traceparent of its producer span,
+in that trace; the batch the event source mapping would build from it (the emulator's own record
+encoding) runs in a traced leaderboard handler whose span links to the producer span (and, the batch's
+only trace, has it as parent), and the push happens inside that span.
 """
 
 from __future__ import annotations
@@ -80,7 +81,11 @@ def test_the_answer_span_travels_in_kafka_headers_and_the_leaderboard_batch_link
     assert set(by_reason) == {"joined", "answer"}
     answer_headers = dict(by_reason["answer"].headers)
     version, trace_id, span_id, flags = answer_headers["traceparent"].decode().split("-")
-    assert (trace_id, span_id) == (f"{answer_span.context.trace_id:032x}", f"{answer_span.context.span_id:016x}"), "the answer's span"
+    # The record carries its producer span (`<topic> publish`, a descendant of the answer's span through the
+    # answer transaction): the same trace, a span of its own.
+    assert trace_id == f"{answer_span.context.trace_id:032x}", "the answer's trace"
+    assert span_id != f"{answer_span.context.span_id:016x}", "the producer's span, not the answer's"
+    producer = (int(trace_id, 16), int(span_id, 16))
     assert version == "00" and int(flags, 16) & 1, "W3C trace context, sampled"
     assert "traceparent" not in dict(by_reason["joined"].headers)
 
@@ -96,7 +101,7 @@ def test_the_answer_span_travels_in_kafka_headers_and_the_leaderboard_batch_link
     assert outcome.frames >= 1
 
     (batch_span,) = exporter.get_finished_spans()
-    assert [(link.context.trace_id, link.context.span_id) for link in batch_span.links] == [
-        (answer_span.context.trace_id, answer_span.context.span_id)
-    ]
+    assert [(link.context.trace_id, link.context.span_id) for link in batch_span.links] == [producer]
+    # Every traced record of the batch is of one trace: the batch continues it, with the producer as parent.
+    assert batch_span.parent is not None and (batch_span.parent.trace_id, batch_span.parent.span_id) == producer
     assert push.pushed_in and all(ctx == batch_span.context for ctx in push.pushed_in), "the push happens inside the batch span"

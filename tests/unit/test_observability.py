@@ -213,3 +213,18 @@ def test_native_and_compose_prometheus_scrape_the_same_job() -> None:
     assert native["global"] == compose["global"]
     assert native["scrape_configs"][0]["relabel_configs"] == compose["scrape_configs"][0]["relabel_configs"]
     assert [Path(f).name for f in native["rule_files"]] == [Path(f).name for f in compose["rule_files"]] == ["alerts.yml"]
+
+
+def test_a_batch_of_one_trace_continues_it_and_a_mixed_batch_only_links() -> None:
+    from opentelemetry import trace
+    from opentelemetry.trace import Link, SpanContext, TraceFlags
+
+    from quiz.observability import batch_parent
+
+    def link(trace_id: int, span_id: int) -> Link:
+        return Link(SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)))
+
+    one = batch_parent([link(7, 1), link(7, 2)])
+    assert one is not None and trace.get_current_span(one).get_span_context().span_id == 1
+    assert batch_parent([link(7, 1), link(8, 2)]) is None
+    assert batch_parent([]) is None

@@ -4,8 +4,10 @@
 Gateway route key, the AWS request id (`faas.invocation_id`) and `faas.coldstart`. Anything the handler
 does runs inside that span, so the answer path's outbox row captures its W3C `traceparent`
 (`quiz.quizzes.postgres._trace_headers`) and the Kafka record carries it. For a Kafka batch the span is
-linked to every record's producer span (a batch has many parents, so links rather than one parent), and
-the leaderboard push, done inside the handler, is part of the batch span.
+linked to every record's producer span (a batch has many parents, so links rather than one parent); when
+every record comes from one trace, that trace's producer span is also its parent, so one answer's whole
+path is one tree even in Zipkin, which shows no links. The leaderboard push, done inside the handler, is a
+child span of the batch (`span()`: the answer transaction, the publish and the push each get one).
 
 The provider is configured from the environment, with the standard OpenTelemetry variables:
 
@@ -204,10 +206,28 @@ def xray_parent(header: str | None) -> SpanContext | None:
     return span_context if span_context.is_valid else None
 
 
-def _parent(event: Any, trigger: str) -> otel_context.Context | None:
+def batch_parent(links: list[Link]) -> otel_context.Context | None:
+    """A batch whose records all come from one trace (one answer's score event, say) continues that trace:
+    its first producer span is the parent, so a trace viewer without links (Zipkin) still shows answer ->
+    publish -> leaderboard batch -> push as one tree. Records of several traces: links only."""
+    traces = {link.context.trace_id for link in links}
+    if len(traces) != 1:
+        return None
+    return trace.set_span_in_context(NonRecordingSpan(links[0].context))
+
+
+def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Mapping[str, Any] | None = None) -> Any:
+    """A child span of whatever is current (the invocation's span), for one step of a handler's work:
+    `with span("answer transaction", attributes={"db.system": "postgresql"}):`."""
+    return tracer_provider().get_tracer(TRACER_NAME).start_as_current_span(name, kind=kind, attributes=dict(attributes or {}))
+
+
+def _parent(event: Any, trigger: str, links: list[Link] | None = None) -> otel_context.Context | None:
     xray = xray_parent(os.environ.get("_X_AMZN_TRACE_ID"))
     if xray is not None:
         return trace.set_span_in_context(NonRecordingSpan(xray))
+    if trigger == "pubsub" and links:
+        return batch_parent(links)
     if trigger == "http" and isinstance(event, Mapping) and isinstance(event.get("headers"), Mapping):
         return propagate.extract(event["headers"])  # a client that sends traceparent joins its own trace
     return None
@@ -267,7 +287,7 @@ def traced_handler(name: str, *, trigger: str | None = None, provider: TracerPro
             try:
                 with tracer.start_as_current_span(
                     f"{name} {route_key}" if route_key else name,
-                    context=_parent(event, kind_of_trigger),
+                    context=_parent(event, kind_of_trigger, links),
                     kind=SpanKind.CONSUMER if kind_of_trigger == "pubsub" else SpanKind.SERVER,
                     attributes=_attributes(event, context, kind_of_trigger, cold_start),
                     links=links,

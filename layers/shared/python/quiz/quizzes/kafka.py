@@ -8,6 +8,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from opentelemetry import propagate, trace
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+
 from quiz.quizzes.outbox import OutboxEvent
 
 if TYPE_CHECKING:
@@ -110,27 +113,49 @@ class KafkaScorePublisher:
             self._trip(f"{type(exc).__name__}: {exc}")  # text: a log record must not keep the exception's sockets alive
             return []
         sent = []
+        tracer = trace.get_tracer("quiz")
         for e in events:
+            # The producer span continues the trace the outbox row captured (the answer's), and the record
+            # carries the producer span's own context, which the leaderboard batch links to.
+            answered_in = propagate.extract(e.headers)
+            publishing: Span = INVALID_SPAN  # a row written outside any trace: its record carries none either
+            if trace.get_current_span(answered_in).get_span_context().is_valid:
+                attributes = {
+                    "messaging.system": "kafka",
+                    "messaging.operation.type": "send",
+                    "messaging.destination.name": e.topic,
+                    "messaging.kafka.message.key": e.key,
+                    "messaging.message.id": e.event_id,
+                }
+                publishing = tracer.start_span(f"{e.topic} publish", context=answered_in, kind=SpanKind.PRODUCER, attributes=attributes)
+            headers = {k: v for k, v in e.headers.items() if k not in ("traceparent", "tracestate")}
+            if publishing is not INVALID_SPAN:
+                propagate.inject(headers, context=trace.set_span_in_context(publishing))
             try:
                 future = producer.send(
                     e.topic,
                     key=e.key.encode(),
                     value=json.dumps(e.payload, separators=(",", ":")).encode(),
-                    headers=[(k, v.encode()) for k, v in e.headers.items()] + [("event_id", e.event_id.encode())],
+                    headers=[(k, v.encode()) for k, v in headers.items()] + [("event_id", e.event_id.encode())],
                 )
             except KafkaError as exc:
                 # The broker or the topic is unreachable: the rest would wait as long; the relay retries them.
                 log.warning("publish of %s not accepted: %s; the outbox relay will retry", e.event_id, f"{type(exc).__name__}: {exc}")
+                publishing.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                publishing.end()
                 break
-            sent.append((e.id, future))
+            sent.append((e.id, future, publishing))
         deadline = self._clock() + self._timeout
         acked = []
-        for outbox_id, future in sent:
+        for outbox_id, future, publishing in sent:
             try:
                 future.get(timeout=max(0.0, deadline - self._clock()))
                 acked.append(outbox_id)
             except KafkaError as exc:  # includes the timeout: unacknowledged events stay in the outbox
                 log.warning("publish of outbox row %s failed: %s; the outbox relay will retry", outbox_id, f"{type(exc).__name__}: {exc}")
+                publishing.set_status(Status(StatusCode.ERROR, f"not acknowledged: {type(exc).__name__}"))
+            finally:
+                publishing.end()
         if len(acked) < len(events):
             self._trip(f"{len(events) - len(acked)} of {len(events)} record(s) not acknowledged within {self._timeout:.2f} s")
         return acked

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from quiz.errors import Conflict, DependencyUnavailable, NotFound
+from quiz.observability import span
 from quiz.quizzes.domain import (
     AnswerResult,
     Question,
@@ -455,6 +456,12 @@ class PostgresQuizStore:
         concurrent next/end waits for this answer, or this answer sees the close and is judged again).
 
         ``received_at`` is when the answer reached the API; None falls back to the database's clock."""
+        with span("answer transaction", attributes={"db.system": "postgresql", "quiz.id": quiz_id, "quiz.question_id": position}):
+            return self._record_answer(quiz_id, position, user_id, given, idempotency_key, received_at)
+
+    def _record_answer(
+        self, quiz_id: str, position: int, user_id: str, given: Any, idempotency_key: str | None, received_at: datetime | None
+    ) -> RecordedAnswer:
         read = {"quiz_id": quiz_id, "position": position, "user_id": user_id, "key": idempotency_key}
         for _ in range(ANSWER_ATTEMPTS):
             with self._autocommit() as conn:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from quiz.leaderboard.domain import QuizPush
+from quiz.observability import span
 from quiz.realtime.connections import ConnectionRegistry
 from quiz.realtime.delivery import Delivery, Message, encode
 
@@ -81,6 +82,12 @@ class Broadcaster:
         """Several quizzes' ticks in one delivery: each board frame encoded once for all its connections,
         then the personal frames. Returns, per quiz, how many connections the quiz has (what its board
         frame reached, or would have)."""
+        with span("push", attributes={"quiz.quizzes": len(pushes)}) as pushing:
+            reached = self._deliver(pushes)
+            pushing.set_attribute("quiz.connections", sum(reached.values()))
+            return reached
+
+    def _deliver(self, pushes: Sequence[QuizPush]) -> dict[str, int]:
         rooms = self._rooms([p.quiz_id for p in pushes])
         messages: list[Message] = []
         for push in pushes:
