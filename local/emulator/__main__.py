@@ -34,6 +34,11 @@ def parse_args(argv: list[str] | None = None) -> EmulatorSettings:
     )
     p.add_argument("--max-concurrency", type=int, default=4, help="workers per function unless the template reserves concurrency")
     p.add_argument(
+        "--init-concurrency",
+        type=int,
+        help="workers of all functions that may cold-start at once; the rest queue (default: the CPU count, at least 2)",
+    )
+    p.add_argument(
         "--warm",
         type=int,
         default=0,
@@ -74,6 +79,7 @@ def parse_args(argv: list[str] | None = None) -> EmulatorSettings:
         zookeeper_root=a.zookeeper_root.rstrip("/") or "/",
         zookeeper_session_timeout_s=a.zookeeper_session_timeout,
         max_concurrency=a.max_concurrency,
+        init_concurrency=a.init_concurrency,
         warm=max(0, a.warm),
         reload=a.reload,
         kafka_bootstrap=a.kafka_bootstrap,

@@ -71,7 +71,9 @@ class Emulator:
         self.settings = settings
         self.application = read_application(settings)
         self.metrics = EmulatorMetrics()
-        self.runtime = Runtime(self.application.functions, settings.region, settings.max_concurrency, self.metrics)
+        self.runtime = Runtime(
+            self.application.functions, settings.region, settings.max_concurrency, self.metrics, init_concurrency=settings.init_concurrency
+        )
         self.executor = ThreadPoolExecutor(max_workers=256, thread_name_prefix="invoke")
         self.registry = registry_from_url(settings.registry_url, settings.registry_prefix)
         host = f"{settings.host}:{settings.port}"

@@ -47,6 +47,7 @@ class EmulatorSettings:
     zookeeper_root: str = "/quiz/emulator"  # this node's znode is {root}/nodes/{node_id}
     zookeeper_session_timeout_s: float = 10.0  # how long a dead node keeps its znode (tests shorten it)
     max_concurrency: int = 4  # warm workers per function unless the template reserves concurrency
+    init_concurrency: int | None = None  # workers of all functions importing at once; None: the CPU count (at least 2)
     warm: int = 0  # workers per function started ahead of traffic (like provisioned concurrency); 0: on demand
     reload: bool = False
     kafka_bootstrap: str | None = None  # default: local/stack.toml
