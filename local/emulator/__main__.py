@@ -100,7 +100,8 @@ def banner(settings: EmulatorSettings) -> str:
             f"  WebSocket API   {settings.ws_url}?token=<access token>",
             f"  management API  {settings.url}/@connections/{{connectionId}}  (also under /{{stage}}/@connections)",
             f"  Swagger UI      {settings.url}/docs   OpenAPI {settings.url}/openapi.json",
-            f"  WebSocket docs  {settings.url}/docs/websocket",
+            f"  WebSocket docs  {settings.url}/docs/websocket   AsyncAPI {settings.url}/asyncapi.yaml",
+            f"  metrics         {settings.url}/metrics",
             f"  cluster         {cluster}",
             f"  reload          {'on' if settings.reload else 'off'}",
         ]
