@@ -38,8 +38,8 @@ sys.path.insert(0, str(REPO / "layers/shared/python"))
 
 from quiz import db
 from quiz.auth import Principal, Role
-from quiz.quizzes.kafka import KafkaScorePublisher
-from quiz.quizzes.postgres import PostgresQuizStore
+from quiz.quizzes.adapters.kafka import KafkaScorePublisher
+from quiz.quizzes.adapters.postgres import PostgresQuizStore
 from quiz.quizzes.service import QuizService
 
 QUIZ = {

@@ -34,13 +34,13 @@ from tqdm import tqdm
 
 from local.stack import load_stack
 from quiz import db
+from quiz.leaderboard.adapters.postgres import PostgresStandings
+from quiz.leaderboard.adapters.redis_store import RedisLeaderboard
 from quiz.leaderboard.domain import ScoreEvent
-from quiz.leaderboard.postgres import PostgresStandings
-from quiz.leaderboard.redis_store import RedisLeaderboard
 from quiz.leaderboard.service import LeaderboardService, Pacing
+from quiz.realtime.adapters.redis_registry import ConnectionRegistry
 from quiz.realtime.broadcaster import Broadcaster
-from quiz.realtime.connections import ConnectionRegistry
-from quiz.realtime.delivery import Message
+from quiz.realtime.ports import Message
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED_CHUNK = 5_000

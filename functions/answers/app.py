@@ -8,10 +8,10 @@ from typing import Any
 
 from quiz import budget, payload
 from quiz.auth import Principal, authenticate, ws_principal
+from quiz.bootstrap import quiz_service
 from quiz.errors import BadRequest, NotFound, QuizError
 from quiz.http import Event, Response, api_handler, header, json_body, json_response, path_param
 from quiz.observability import traced_handler
-from quiz.quizzes.bootstrap import quiz_service
 from quiz.quizzes.request_time import received_at
 
 Route = Callable[[Principal, Event], tuple[int, Any] | tuple[int, Any, dict[str, str]]]

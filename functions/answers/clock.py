@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from quiz.bootstrap import quiz_service
 from quiz.observability import traced_handler
-from quiz.quizzes.bootstrap import quiz_service
 
 log = logging.getLogger("quiz.clock")
 

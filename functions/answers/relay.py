@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from quiz.bootstrap import quiz_service
 from quiz.observability import traced_handler
-from quiz.quizzes.bootstrap import quiz_service
 
 
 @traced_handler("OutboxRelayFunction", trigger="timer")

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from quiz.auth import authenticate
-from quiz.auth.bootstrap import auth_service
 from quiz.auth.gateway import source_ip, text_field
+from quiz.bootstrap import auth_service
 from quiz.errors import NotFound
 from quiz.http import Event, Response, api_handler, json_body, json_response
 from quiz.observability import traced_handler

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from quiz.auth.bootstrap import connect_authorizer
 from quiz.auth.errors import TokenRejected
+from quiz.bootstrap import connect_authorizer
 from quiz.http import Event
 from quiz.observability import traced_handler
 

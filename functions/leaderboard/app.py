@@ -7,12 +7,11 @@ from typing import Any
 
 from quiz import metrics, payload
 from quiz.auth import authenticate
+from quiz.bootstrap import leaderboard_service, slice_sender
 from quiz.http import Event, Response, api_handler, json_response, path_param, query_param
-from quiz.leaderboard.bootstrap import leaderboard_service
 from quiz.leaderboard.kafka_event import board_records
 from quiz.observability import traced_handler
 from quiz.quizzes.domain import normalise_quiz_id
-from quiz.realtime.bootstrap import slice_sender
 from quiz.realtime.fanout import Slice
 
 log = logging.getLogger("quiz.leaderboard")

@@ -7,9 +7,9 @@ from typing import Any
 
 from quiz import budget, payload
 from quiz.auth import ws_principal
+from quiz.bootstrap import sessions
 from quiz.errors import PayloadOverLimit, QuizError
 from quiz.observability import traced_handler
-from quiz.realtime.bootstrap import sessions
 
 ACTIONS = ["join", "answer", "ping"]
 

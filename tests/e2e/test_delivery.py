@@ -13,8 +13,8 @@ import pytest
 import redis
 from websockets.sync.client import ClientConnection, connect
 
-from quiz.realtime.connections import ConnectionRegistry, Membership
-from quiz.realtime.delivery import ManagementApiDelivery
+from quiz.realtime.adapters.management_api import ManagementApiDelivery
+from quiz.realtime.adapters.redis_registry import ConnectionRegistry, Membership
 from quiz.realtime.fanout import BadSlice, Slice, SliceSender
 from tests.emulator.harness import RunningEmulator, start_emulator
 

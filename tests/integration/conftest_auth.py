@@ -34,7 +34,7 @@ def load_function(relative: str, name: str) -> ModuleType:
 
 @pytest.fixture(scope="module")
 def auth_env(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    from quiz.auth import bootstrap
+    from quiz import bootstrap
 
     env = {
         "STAGE": "test",

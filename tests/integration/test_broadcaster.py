@@ -11,9 +11,9 @@ import pytest
 import redis
 
 from quiz.leaderboard.domain import QuizPush
+from quiz.realtime.adapters.redis_registry import ConnectionRegistry, Membership
 from quiz.realtime.broadcaster import Broadcaster
-from quiz.realtime.connections import ConnectionRegistry, Membership
-from quiz.realtime.delivery import Message
+from quiz.realtime.ports import Message
 
 pytestmark = pytest.mark.integration
 

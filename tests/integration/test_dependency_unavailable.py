@@ -25,7 +25,7 @@ from quiz.auth import Principal, Role
 from quiz.auth.adapters.redis_store import RedisRevokedSessions
 from quiz.errors import DependencyUnavailable
 from quiz.http import Event, Response, api_handler
-from quiz.quizzes.postgres import PostgresQuizStore
+from quiz.quizzes.adapters.postgres import PostgresQuizStore
 from quiz.quizzes.service import QuizService
 
 pytestmark = pytest.mark.integration

@@ -23,6 +23,7 @@ from kafka.errors import KafkaError
 
 from local.emulator.kafka_esm import SESSION_TIMEOUTS_MS, KafkaEventSourceMapping
 from local.stack import REPO, load_stack
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -30,13 +31,11 @@ WAIT = 30.0  # seconds any single expectation may take before the test fails
 CLUSTER_ARN = "arn:aws:kafka:us-east-1:000000000000:cluster/quiz-local/00000000-0000-0000-0000-000000000000-1"
 
 
-def eventually(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+def polled_again(esm: KafkaEventSourceMapping, polls: int = 10) -> None:
+    """Before asserting that nothing more arrived: the mapping has polled `polls` more times, so whatever
+    it would still deliver has had its chance (a count of polls, not a guessed duration)."""
+    seen = int(esm.metrics()["polls"])
+    eventually(lambda: int(esm.metrics()["polls"]) >= seen + polls, WAIT, f"{polls} more polls of the mapping")
 
 
 class Handler:
@@ -187,10 +186,10 @@ def test_batches_hold_at_most_batch_size_records_in_order(broker: Broker) -> Non
         broker.produce(topic, f"r{i}".encode())
     handler = Handler()
     esm = broker.started(broker.mapping(handler, msk(topic, group, BatchSize=10, MaximumBatchingWindowInSeconds=1)))
-    eventually(lambda: len(handler.records()) == 25, "25 records")
+    eventually(lambda: len(handler.records()) == 25, WAIT, "25 records")
     assert [len(e["records"][f"{topic}-0"]) for e in handler.events] == [10, 10, 5]
     assert handler.values() == [f"r{i}".encode() for i in range(25)]
-    eventually(lambda: broker.committed(group, topic) == {0: 25}, "the commit of offset 25")
+    eventually(lambda: broker.committed(group, topic) == {0: 25}, WAIT, "the commit of offset 25")
     metrics = esm.metrics()
     assert metrics["batches_succeeded"] == 3 and metrics["records_processed"] == 25 and metrics["invoke_errors"] == 0
 
@@ -198,12 +197,12 @@ def test_batches_hold_at_most_batch_size_records_in_order(broker: Broker) -> Non
 def test_records_produced_slowly_inside_the_window_arrive_in_one_batch(broker: Broker) -> None:
     topic, group = broker.topic("window"), broker.group("window")
     handler = Handler()
-    broker.started(broker.mapping(handler, msk(topic, group, StartingPosition="LATEST", MaximumBatchingWindowInSeconds=3)))
+    esm = broker.started(broker.mapping(handler, msk(topic, group, StartingPosition="LATEST", MaximumBatchingWindowInSeconds=3)))
     for i in range(3):
         broker.produce(topic, f"slow{i}".encode())
         time.sleep(0.4)
-    eventually(lambda: len(handler.events) >= 1, "an invocation")
-    time.sleep(0.5)
+    eventually(lambda: len(handler.events) >= 1, WAIT, "an invocation")
+    polled_again(esm)
     assert len(handler.events) == 1, [list(e["records"]) for e in handler.events]
     [event] = handler.events
     assert event["eventSource"] == "aws:kafka" and event["eventSourceArn"] == CLUSTER_ARN
@@ -222,7 +221,7 @@ def test_the_payload_limit_splits_batches_and_an_oversized_record_goes_to_the_de
         handler, msk(topic, group, DestinationConfig={"OnFailure": {"Destination": f"kafka://{dlt}"}}), max_payload_bytes=2500
     )
     broker.started(esm)
-    eventually(lambda: b"after" in handler.values(), "the record after the oversized one")
+    eventually(lambda: b"after" in handler.values(), WAIT, "the record after the oversized one")
     sizes = [len(json.dumps(e, separators=(",", ":"))) for e in handler.events]
     assert all(size <= 2500 for size in sizes), sizes
     assert len(handler.events) >= 3
@@ -232,7 +231,7 @@ def test_the_payload_limit_splits_batches_and_an_oversized_record_goes_to_the_de
     assert failed.key == b"huge"
     assert document["requestContext"]["condition"] == "MaximumPayloadSizeExceeded" and document["responseContext"] is None
     assert document["KafkaBatchInfo"]["recordInfo"]["offset"] == "6"
-    eventually(lambda: broker.committed(group, topic) == {0: 8}, "the commit past every record")
+    eventually(lambda: broker.committed(group, topic) == {0: 8}, WAIT, "the commit past every record")
 
 
 def test_each_partition_keeps_its_order(broker: Broker) -> None:
@@ -241,14 +240,14 @@ def test_each_partition_keeps_its_order(broker: Broker) -> None:
         broker.produce(topic, str(i).encode(), partition=i % 3)
     handler = Handler()
     broker.started(broker.mapping(handler, msk(topic, group, BatchSize=7, MaximumBatchingWindowInSeconds=0)))
-    eventually(lambda: len(handler.records()) == 30, "30 records")
+    eventually(lambda: len(handler.records()) == 30, WAIT, "30 records")
     for partition in range(3):
         offsets = [r["offset"] for e in handler.events for r in e["records"].get(f"{topic}-{partition}", [])]
         assert offsets == list(range(10)), (partition, offsets)
     for event in handler.events:
         for key, recs in event["records"].items():
             assert all(f"{r['topic']}-{r['partition']}" == key for r in recs)
-    eventually(lambda: broker.committed(group, topic) == {0: 10, 1: 10, 2: 10}, "commits on all three partitions")
+    eventually(lambda: broker.committed(group, topic) == {0: 10, 1: 10, 2: 10}, WAIT, "commits on all three partitions")
 
 
 # ---- starting position --------------------------------------------------------------------------
@@ -263,16 +262,18 @@ def test_trim_horizon_reads_history_latest_does_not_and_a_committed_offset_wins(
     broker.started(broker.mapping(horizon, msk(topic, horizon_group, StartingPosition="TRIM_HORIZON")))
     latest_esm = broker.started(broker.mapping(latest, msk(topic, latest_group, StartingPosition="LATEST")))
     broker.produce(topic, b"new0")
-    eventually(lambda: len(horizon.records()) == 4 and len(latest.records()) == 1, "history for TRIM_HORIZON, the new record for LATEST")
+    eventually(
+        lambda: len(horizon.records()) == 4 and len(latest.records()) == 1, WAIT, "history for TRIM_HORIZON, the new record for LATEST"
+    )
     assert horizon.values() == [b"old0", b"old1", b"old2", b"new0"]
     assert latest.values() == [b"new0"]
-    eventually(lambda: broker.committed(latest_group, topic) == {0: 4}, "LATEST's commit")
+    eventually(lambda: broker.committed(latest_group, topic) == {0: 4}, WAIT, "LATEST's commit")
 
     latest_esm.stop()
     broker.produce(topic, b"while-stopped")
     again = Handler()
     broker.started(broker.mapping(again, msk(topic, latest_group, StartingPosition="LATEST")))
-    eventually(lambda: len(again.records()) == 1, "the record produced while the mapping was stopped")
+    eventually(lambda: len(again.records()) == 1, WAIT, "the record produced while the mapping was stopped")
     assert again.values() == [b"while-stopped"]
 
 
@@ -283,9 +284,9 @@ def test_at_timestamp_starts_at_the_first_record_at_or_after_it(broker: Broker) 
         broker.producer.send(topic, value=f"t{i}".encode(), timestamp_ms=base + i * 1000).get(timeout=10)
     handler = Handler()
     props = msk(topic, group, StartingPosition="AT_TIMESTAMP", StartingPositionTimestamp=(base + 2000) / 1000)
-    broker.started(broker.mapping(handler, props))
-    eventually(lambda: len(handler.records()) == 2, "records from the timestamp on")
-    time.sleep(0.5)
+    esm = broker.started(broker.mapping(handler, props))
+    eventually(lambda: len(handler.records()) == 2, WAIT, "records from the timestamp on")
+    polled_again(esm)
     assert handler.values() == [b"t2", b"t3"]
 
 
@@ -300,14 +301,14 @@ def test_a_failing_batch_is_retried_whole_and_commits_only_after_success(broker:
     handler = Handler(fail=lambda n, e: n < 3)
     handler.before = lambda e: committed_during_failures.append(broker.committed(group, topic)) if len(handler.events) <= 3 else None
     esm = broker.started(broker.mapping(handler, msk(topic, group, MaximumRetryAttempts=5)))
-    eventually(lambda: handler.outcomes[-1:] == ["ok"], "the first successful invocation")
+    eventually(lambda: handler.outcomes[-1:] == ["ok"], WAIT, "the first successful invocation")
     assert handler.outcomes == ["error", "error", "error", "ok"]
     first = handler.events[0]
     assert len(first["records"][f"{topic}-0"]) == 4
     assert all(e["records"] == first["records"] for e in handler.events), "every retry must carry the same records"
     assert committed_during_failures == [{}, {}, {}], committed_during_failures
-    eventually(lambda: broker.committed(group, topic) == {0: 4}, "the commit after success")
-    time.sleep(0.3)
+    eventually(lambda: broker.committed(group, topic) == {0: 4}, WAIT, "the commit after success")
+    polled_again(esm)
     assert len(handler.events) == 4, "nothing is delivered twice after the commit"
     metrics = esm.metrics()
     assert metrics["invoke_errors"] == 3 and metrics["retries"] == 3 and metrics["batches_succeeded"] == 1
@@ -322,7 +323,7 @@ def test_bounded_retries_then_the_kafka_destination_gets_the_records_and_the_map
     )
     props = msk(topic, group, MaximumRetryAttempts=2, DestinationConfig={"OnFailure": {"Destination": f"kafka://{dlt}"}})
     esm = broker.started(broker.mapping(handler, props))
-    eventually(lambda: len(broker.committed(group, topic)) == 1, "the commit past the failed batch")
+    eventually(lambda: len(broker.committed(group, topic)) == 1, WAIT, "the commit past the failed batch")
     assert broker.committed(group, topic) == {0: 2}
     assert handler.outcomes == ["error", "error", "error"]  # the first invocation and two retries
     failed = sorted(broker.read_all(dlt, 2), key=lambda m: json.loads(m.value)["KafkaBatchInfo"]["recordInfo"]["offset"])
@@ -337,9 +338,9 @@ def test_bounded_retries_then_the_kafka_destination_gets_the_records_and_the_map
     assert second["KafkaBatchInfo"]["recordInfo"]["offset"] == "1"
 
     broker.produce(topic, b"good")
-    eventually(lambda: handler.outcomes[-1:] == ["ok"], "the next record to be processed")
+    eventually(lambda: handler.outcomes[-1:] == ["ok"], WAIT, "the next record to be processed")
     assert handler.values() == [b"good"]
-    eventually(lambda: broker.committed(group, topic) == {0: 3}, "the commit of the good record")
+    eventually(lambda: broker.committed(group, topic) == {0: 3}, WAIT, "the commit of the good record")
     metrics = esm.metrics()
     assert metrics["batches_to_destination"] == 1 and metrics["records_to_destination"] == 2
 
@@ -353,7 +354,7 @@ def test_an_sqs_destination_is_reported_not_silently_dropped(broker: Broker) -> 
     broker.started(
         broker.mapping(Handler(fail=lambda n, e: True), props, unsupported_destination_sink=lambda d, r: reported.append((d, r)))
     )
-    eventually(lambda: broker.committed(group, topic) == {0: 1}, "the commit past the failed batch")
+    eventually(lambda: broker.committed(group, topic) == {0: 1}, WAIT, "the commit past the failed batch")
     [(destination, record)] = reported
     assert destination == arn
     assert record["KafkaBatchInfo"]["recordsInfo"] == {
@@ -373,7 +374,7 @@ def test_stop_during_a_failing_batch_leaves_it_uncommitted_and_a_new_mapping_rep
         broker.produce(topic, f"s{i}".encode())
     failing = Handler(fail=lambda n, e: True)
     esm = broker.started(broker.mapping(failing, msk(topic, group)))  # MaximumRetryAttempts -1: retried until stopped
-    eventually(lambda: len(failing.events) >= 3, "a few failed attempts")
+    eventually(lambda: len(failing.events) >= 3, WAIT, "a few failed attempts")
     esm.stop()
     assert not esm.running
     assert broker.committed(group, topic) == {}
@@ -381,9 +382,9 @@ def test_stop_during_a_failing_batch_leaves_it_uncommitted_and_a_new_mapping_rep
 
     replay = Handler()
     broker.started(broker.mapping(replay, msk(topic, group)))
-    eventually(lambda: len(replay.records()) == 3, "the replayed batch")
+    eventually(lambda: len(replay.records()) == 3, WAIT, "the replayed batch")
     assert replay.events[0]["records"] == failing.events[0]["records"]
-    eventually(lambda: broker.committed(group, topic) == {0: 3}, "the commit after the replay")
+    eventually(lambda: broker.committed(group, topic) == {0: 3}, WAIT, "the commit after the replay")
 
 
 # ---- record contents ----------------------------------------------------------------------------
@@ -397,7 +398,7 @@ def test_keys_headers_and_tombstones_arrive_as_aws_encodes_them_on_a_self_manage
     handler = Handler()
     props = {"KafkaBootstrapServers": [broker.bootstrap], "Topics": [topic], "ConsumerGroupId": group, "StartingPosition": "TRIM_HORIZON"}
     broker.started(broker.mapping(handler, props, event_type="SelfManagedKafka"))
-    eventually(lambda: len(handler.records()) == 3, "three records")
+    eventually(lambda: len(handler.records()) == 3, WAIT, "three records")
     event = handler.events[0]
     assert list(event) == ["eventSource", "bootstrapServers", "records"]
     assert event["eventSource"] == "SelfManagedKafka" and event["bootstrapServers"] == broker.bootstrap
@@ -416,23 +417,23 @@ def test_a_rebalance_during_a_failing_batch_hands_the_revoked_partition_over_unc
         broker.produce(topic, f"p{i % 2}-{i}".encode(), partition=i % 2)
     failing = Handler(fail=lambda n, e: True)
     first = broker.started(broker.mapping(failing, msk(topic, group)))
-    eventually(lambda: any(len(e["records"]) == 2 for e in failing.events), "a failing batch holding both partitions")
+    eventually(lambda: any(len(e["records"]) == 2 for e in failing.events), WAIT, "a failing batch holding both partitions")
 
     healthy = Handler()
     broker.started(broker.mapping(healthy, msk(topic, group)))
-    eventually(lambda: len(healthy.records()) == 2, "the partition handed over to the second consumer")
+    eventually(lambda: len(healthy.records()) == 2, WAIT, "the partition handed over to the second consumer")
     [taken] = {f"{r['topic']}-{r['partition']}" for r in healthy.records()}
     kept = next(key for key in (f"{topic}-0", f"{topic}-1") if key != taken)
-    eventually(lambda: broker.committed(group, topic) == {int(taken.rsplit("-", 1)[1]): 2}, "the new owner's commit")
+    eventually(lambda: broker.committed(group, topic) == {int(taken.rsplit("-", 1)[1]): 2}, WAIT, "the new owner's commit")
     seen = len(failing.events)
-    eventually(lambda: len(failing.events) >= seen + 2, "more retries by the first consumer")
+    eventually(lambda: len(failing.events) >= seen + 2, WAIT, "more retries by the first consumer")
     assert list(failing.events[-1]["records"]) == [kept], "the first consumer retries only what it still owns"
 
     assert broker.committed(group, topic) == {int(taken.rsplit("-", 1)[1]): 2}, "the failing partition stays uncommitted"
 
     first.stop()  # its partition goes to the healthy consumer, which reads it from the start
-    eventually(lambda: len(healthy.records()) == 4, "the abandoned partition processed by the survivor")
-    eventually(lambda: broker.committed(group, topic) == {0: 2, 1: 2}, "commits on both partitions")
+    eventually(lambda: len(healthy.records()) == 4, WAIT, "the abandoned partition processed by the survivor")
+    eventually(lambda: broker.committed(group, topic) == {0: 2, 1: 2}, WAIT, "commits on both partitions")
 
 
 def test_a_join_that_never_completes_is_recovered_with_a_new_consumer(broker: Broker) -> None:
@@ -440,13 +441,13 @@ def test_a_join_that_never_completes_is_recovered_with_a_new_consumer(broker: Br
     handler = Handler()
     esm = broker.started(broker.mapping(handler, msk(topic, group), join_timeout_s=1.0))
     broker.produce(topic, b"before")
-    eventually(lambda: handler.values() == [b"before"], "the first record")
+    eventually(lambda: handler.values() == [b"before"], WAIT, "the first record")
     # What kafka-python shows when a rejoin wedges: a revocation and then no assignment, ever.
     esm._ownership.on_partitions_revoked(set())
-    eventually(lambda: esm.metrics()["consumer_restarts"] == 1, "the consumer to be replaced")
+    eventually(lambda: esm.metrics()["consumer_restarts"] == 1, WAIT, "the consumer to be replaced")
     broker.produce(topic, b"after")
-    eventually(lambda: handler.values() == [b"before", b"after"], "the record produced after the recovery")
-    eventually(lambda: broker.committed(group, topic) == {0: 2}, "both commits")
+    eventually(lambda: handler.values() == [b"before", b"after"], WAIT, "the record produced after the recovery")
+    eventually(lambda: broker.committed(group, topic) == {0: 2}, WAIT, "both commits")
 
 
 # ---- fail-over between nodes --------------------------------------------------------------------
@@ -476,16 +477,16 @@ def test_a_killed_nodes_partitions_move_to_the_surviving_mapping(broker: Broker)
     )
     try:
         assert other.stdout is not None and other.stdout.readline().strip() == "assigned"
-        eventually(lambda: int(survivor.metrics()["assigned_partitions"]) < 3, "the other node to take some partitions")
+        eventually(lambda: int(survivor.metrics()["assigned_partitions"]) < 3, WAIT, "the other node to take some partitions")
         killed = time.monotonic()
         other.send_signal(signal.SIGKILL)  # no LeaveGroup: the broker notices at the end of the session
         other.wait(timeout=10)
-        eventually(lambda: survivor.metrics()["assigned_partitions"] == 3, "the survivor to own every partition")
+        eventually(lambda: survivor.metrics()["assigned_partitions"] == 3, WAIT, "the survivor to own every partition")
         print(f"partitions moved {time.monotonic() - killed:.1f}s after the kill (session {survivor.session_timeout_ms} ms)")
         for p in range(3):
             broker.produce(topic, f"after-{p}".encode(), partition=p)
-        eventually(lambda: sorted(handler.values()) == [b"after-0", b"after-1", b"after-2"], "records on every partition")
-        eventually(lambda: broker.committed(group, topic) == {0: 1, 1: 1, 2: 1}, "the survivor's commits")
+        eventually(lambda: sorted(handler.values()) == [b"after-0", b"after-1", b"after-2"], WAIT, "records on every partition")
+        eventually(lambda: broker.committed(group, topic) == {0: 1, 1: 1, 2: 1}, WAIT, "the survivor's commits")
     finally:
         if other.poll() is None:
             other.kill()
@@ -499,12 +500,12 @@ def test_a_mapping_that_stops_normally_hands_its_partitions_over(broker: Broker)
     first, second = Handler(), Handler()
     survivor = broker.started(broker.mapping(first, msk(topic, group)))
     leaving = broker.started(broker.mapping(second, msk(topic, group)))
-    eventually(lambda: survivor.metrics()["assigned_partitions"] == 1, "the partitions to be shared")
+    eventually(lambda: survivor.metrics()["assigned_partitions"] == 1, WAIT, "the partitions to be shared")
     stopped = time.monotonic()
     leaving.stop()  # closes its consumer, which leaves the group: no session to wait out
-    eventually(lambda: survivor.metrics()["assigned_partitions"] == 2, "the survivor to own both partitions")
+    eventually(lambda: survivor.metrics()["assigned_partitions"] == 2, WAIT, "the survivor to own both partitions")
     print(f"partitions moved {time.monotonic() - stopped:.1f}s after stop()")
     for p in range(2):
         broker.produce(topic, f"after-{p}".encode(), partition=p)
-    eventually(lambda: sorted(first.values()) == [b"after-0", b"after-1"], "records on both partitions")
+    eventually(lambda: sorted(first.values()) == [b"after-0", b"after-1"], WAIT, "records on both partitions")
     assert second.values() == []

@@ -23,19 +23,13 @@ def launcher(*args: str) -> subprocess.CompletedProcess[str]:
 def test_second_up_is_a_no_op_and_status_reports_every_service(database_url: str, kafka_bootstrap: str) -> None:
     done = launcher("up")
     assert done.returncode == 0, done.stderr
-    lines = [
-        line for line in done.stdout.splitlines() if line.split()[:1] and line.split()[0] in {"postgres", "redis", "zookeeper", "kafka"}
-    ]
-    assert len(lines) == 4 and all("already running" in line for line in lines), done.stdout
+    names = ["postgres", "redis", "zookeeper", "kafka", "prometheus", "zipkin"]  # local/stack.toml has all six
+    lines = [line for line in done.stdout.splitlines() if line.split()[:1] and line.split()[0] in names]
+    assert len(lines) == 6 and all("already running" in line for line in lines), done.stdout
 
     status = launcher("status")
     assert status.returncode == 0
-    assert [line.split()[:2] for line in status.stdout.splitlines()] == [
-        ["postgres", "up"],
-        ["redis", "up"],
-        ["zookeeper", "up"],
-        ["kafka", "up"],
-    ]
+    assert [line.split()[:2] for line in status.stdout.splitlines()] == [[name, "up"] for name in names]
 
 
 def test_a_port_taken_by_another_process_stops_with_one_clear_line(stack: Stack, tmp_path: Path) -> None:

@@ -23,13 +23,14 @@ import redis
 
 from quiz import db
 from quiz.auth import Principal, Role
+from quiz.leaderboard.adapters.kafka_ticker import KafkaTicker
+from quiz.leaderboard.adapters.postgres import PostgresStandings
+from quiz.leaderboard.adapters.redis_store import RedisLeaderboard
 from quiz.leaderboard.domain import BoardTick, QuizPush, parse_record
 from quiz.leaderboard.kafka_event import board_records, score_events
-from quiz.leaderboard.kafka_ticker import KafkaTicker
-from quiz.leaderboard.postgres import PostgresStandings
-from quiz.leaderboard.redis_store import RedisLeaderboard
 from quiz.leaderboard.service import LeaderboardService, Pacing
-from quiz.quizzes.postgres import OutboxEvent, PostgresQuizStore
+from quiz.quizzes.adapters.postgres import PostgresQuizStore
+from quiz.quizzes.outbox import OutboxEvent
 from quiz.quizzes.service import QuizService
 from tests.conftest import read_records
 from tests.integration.test_quiz_service import QUIZ, RecordingNotifier, RecordingTimer, make_user
@@ -407,7 +408,7 @@ def test_board_ticks_travel_on_the_quizs_own_partition(new_topic: Callable[[str,
 def test_a_ticker_that_cannot_reach_kafka_loses_only_the_tick() -> None:
     # In a process of its own: kafka-python leaves the sockets of a producer that never bootstrapped open.
     script = (
-        "import logging; logging.basicConfig(); from quiz.leaderboard.kafka_ticker import KafkaTicker;"
+        "import logging; logging.basicConfig(); from quiz.leaderboard.adapters.kafka_ticker import KafkaTicker;"
         "KafkaTicker('127.0.0.1:1', 'nowhere', timeout_s=0.5).tick(['QUIZA1']); print('returned')"
     )
     layer = str(Path(__file__).resolve().parents[2] / "layers" / "shared" / "python")

@@ -22,8 +22,8 @@ import pytest
 import redis
 
 from local.stack import REPO
+from quiz.leaderboard.adapters.redis_store import RedisLeaderboard
 from quiz.leaderboard.domain import ScoreEvent
-from quiz.leaderboard.redis_store import RedisLeaderboard
 from tests.integration.test_leaderboard import kafka_event, play, redis_conn, scores_in_redis, sums_in_postgres, world  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -96,7 +96,8 @@ def test_a_batch_killed_at_random_points_and_retried_counts_each_answer_once(
         attempts += 1
         died_after_redis += scores_in_redis(board, quiz_id) == expected
     assert died_after_redis >= 1, "some attempts died after their Redis apply, so the retries re-applied it"
-    result = json.loads(run_handler(second, env, kill_after_s=None) or "{}")
+    # The handler's stdout also carries its EMF metrics line (quiz.metrics): the result is the last line.
+    result = json.loads((run_handler(second, env, kill_after_s=None) or "{}").splitlines()[-1])
     assert result["quizzes"] == 1 and result["rebuilt"] == 0
 
     assert scores_in_redis(board, quiz_id) == expected

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 
 from quiz import db
-from quiz.quizzes.kafka import KafkaScorePublisher
-from quiz.quizzes.postgres import PostgresQuizStore
+from quiz.quizzes.adapters.kafka import KafkaScorePublisher
+from quiz.quizzes.adapters.postgres import PostgresQuizStore
 from quiz.quizzes.service import QuizService
 from tests.conftest import read_records
 from tests.integration.test_quiz_service import QUIZ, RecordingNotifier, RecordingTimer, make_user

@@ -19,9 +19,10 @@ import pytest
 from quiz import db
 from quiz.auth import Principal, Role
 from quiz.errors import QuizError
+from quiz.quizzes.adapters.kafka import KafkaScorePublisher
+from quiz.quizzes.adapters.postgres import PostgresQuizStore
 from quiz.quizzes.domain import AnswerResult
-from quiz.quizzes.kafka import KafkaScorePublisher
-from quiz.quizzes.postgres import OutboxEvent, PostgresQuizStore
+from quiz.quizzes.outbox import OutboxEvent
 from quiz.quizzes.service import QuizService
 from tests.conftest import read_records
 

@@ -21,14 +21,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from local.emulator.kafka_esm import KafkaRecord, event_record
 from quiz import db
+from quiz.leaderboard.adapters.postgres import PostgresStandings
+from quiz.leaderboard.adapters.redis_store import RedisLeaderboard
 from quiz.leaderboard.domain import QuizPush
 from quiz.leaderboard.kafka_event import score_events
-from quiz.leaderboard.postgres import PostgresStandings
-from quiz.leaderboard.redis_store import RedisLeaderboard
 from quiz.leaderboard.service import LeaderboardService
 from quiz.observability import traced_handler
-from quiz.quizzes.kafka import KafkaScorePublisher
-from quiz.quizzes.postgres import PostgresQuizStore
+from quiz.quizzes.adapters.kafka import KafkaScorePublisher
+from quiz.quizzes.adapters.postgres import PostgresQuizStore
 from quiz.quizzes.service import QuizService
 from tests.conftest import read_records
 from tests.integration.test_quiz_service import QUIZ, RecordingNotifier, RecordingTimer, make_user

@@ -99,8 +99,11 @@ def test_alt_template_default_routes() -> None:
 class FakeMapping:
     instances: ClassVar[list[FakeMapping]] = []
 
-    def __init__(self, *, function_name: str, properties: dict[str, Any], invoke: Any, bootstrap_servers: str) -> None:
+    def __init__(
+        self, *, function_name: str, properties: dict[str, Any], invoke: Any, bootstrap_servers: str, consumer_config: dict[str, Any]
+    ) -> None:
         self.function_name, self.properties, self.invoke, self.bootstrap_servers = function_name, properties, invoke, bootstrap_servers
+        self.consumer_config = consumer_config
         self.started = self.stopped = False
         FakeMapping.instances.append(self)
 
@@ -129,6 +132,8 @@ async def _kafka_mappings(monkeypatch: pytest.MonkeyPatch) -> None:
         assert by_topic[("emu.test.self",)].bootstrap_servers == "127.0.0.1:9092"  # declared KafkaBootstrapServers
         assert by_topic[("emu.test.self",)].properties["ConsumerGroupId"] == "emu.test-group"  # intrinsics resolved
         assert all(m.started and m.function_name == "LeaderboardFunction" for m in FakeMapping.instances)
+        # The node is named in each consumer's client id, so the group's description tells who owns what.
+        assert all(m.consumer_config["client_id"].endswith(f"@{emulator.settings.node_id}") for m in FakeMapping.instances)
     finally:
         await emulator.shutdown()
     assert all(m.stopped for m in FakeMapping.instances)

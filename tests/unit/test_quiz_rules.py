@@ -136,7 +136,7 @@ def test_answer_shapes_are_checked_per_kind() -> None:
 def test_a_broker_that_is_down_does_not_stop_the_quiz_service_from_starting() -> None:
     import time as _time
 
-    from quiz.quizzes.kafka import KafkaScorePublisher
+    from quiz.quizzes.adapters.kafka import KafkaScorePublisher
 
     started = _time.monotonic()
     publisher = KafkaScorePublisher("127.0.0.1:9", timeout_s=1.0)  # nothing listens on port 9
@@ -147,7 +147,7 @@ def test_a_broker_that_is_down_does_not_stop_the_quiz_service_from_starting() ->
 def test_question_closes_are_scheduled_early_by_the_schedulers_precision_never_in_the_past() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from quiz.quizzes.timer import fire_time
+    from quiz.quizzes.adapters.scheduler import fire_time
 
     now = datetime(2026, 11, 29, 10, 0, 0, 250_000, tzinfo=UTC)
     far = now + timedelta(seconds=300, milliseconds=400)

@@ -1,5 +1,5 @@
 """`QuizSessions.ping`: what a ping that names its quiz restores, with small fakes of the registry and the
-quiz store (the e2e tests run it against Redis and PostgreSQL)."""
+quiz store behind the real quiz service (the e2e tests run it against Redis and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from quiz.auth import Principal
 from quiz.auth.domain import Role
 from quiz.errors import NotFound
-from quiz.realtime.connections import ConnectionRegistry, Membership
+from quiz.quizzes.service import QuizService
+from quiz.realtime.ports import Connections, Membership
 from quiz.realtime.session import QuizSessions
 
 HOST, ANA = uuid.uuid4(), uuid.uuid4()
@@ -56,14 +57,11 @@ class FakeStore:
         return FakeQuiz(str(HOST)), None
 
 
-@dataclass
-class FakeQuizzes:
-    store: FakeStore
-
-
 def sessions(registry: FakeRegistry, seats: dict[str, str] | None = None) -> QuizSessions:
-    quizzes = FakeQuizzes(FakeStore(seats if seats is not None else {str(ANA): "active"}))
-    return QuizSessions(cast(Any, quizzes), cast(Any, None), cast(ConnectionRegistry, registry))
+    store = FakeStore(seats if seats is not None else {str(ANA): "active"})
+    # A ping never publishes, pushes or schedules anything: those ports are left out.
+    quizzes = QuizService(cast(Any, store), cast(Any, None), cast(Any, None), cast(Any, None))
+    return QuizSessions(quizzes, cast(Any, None), cast(Connections, registry))
 
 
 def caller(user_id: uuid.UUID) -> Any:

@@ -3,7 +3,7 @@
 `traced_handler(name)` wraps an entry point in a SERVER/CONSUMER span carrying `faas.trigger`, the API
 Gateway route key, the AWS request id (`faas.invocation_id`) and `faas.coldstart`. Anything the handler
 does runs inside that span, so the answer path's outbox row captures its W3C `traceparent`
-(`quiz.quizzes.postgres._trace_headers`) and the Kafka record carries it. For a Kafka batch the span is
+(`quiz.quizzes.adapters.outbox.trace_headers`) and the Kafka record carries it. For a Kafka batch the span is
 linked to every record's producer span (a batch has many parents, so links rather than one parent); when
 every record comes from one trace, that trace's producer span is also its parent, so one answer's whole
 path is one tree even in Zipkin, which shows no links. The leaderboard push, done inside the handler, is a
@@ -46,6 +46,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from quiz import logs
 
 log = logging.getLogger("quiz.observability")
 
@@ -274,11 +276,19 @@ def traced_handler(name: str, *, trigger: str | None = None, provider: TracerPro
     payload); `provider` is for tests (default: this container's, from the environment).
     """
 
+    logs.setup()  # when the handler module is imported: its init logs as JSON lines too
+
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def wrapper(event: Any, context: Any) -> Any:
             global _cold_start
             cold_start, _cold_start = _cold_start, False
+            function = str(getattr(context, "function_name", None) or name)
+            request_id = getattr(context, "aws_request_id", None)
+            with logs.invocation(function, str(request_id) if request_id else None, cold_start=cold_start):
+                return _traced(handler, event, context, cold_start)
+
+        def _traced(handler: Handler, event: Any, context: Any, cold_start: bool) -> Any:
             used = provider or tracer_provider()
             kind_of_trigger = trigger or trigger_of(event)
             links = producer_links(event) if kind_of_trigger == "pubsub" and isinstance(event, Mapping) else []

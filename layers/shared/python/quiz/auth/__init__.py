@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from quiz.auth.domain import Principal, Role
 from quiz.auth.gateway import bearer_token, principal_from_ws
-from quiz.auth.permissions import can_create_quiz, is_host, require_admin, require_host
+from quiz.auth.permissions import can_create_quiz, is_host, may_host, require_admin, require_host
 from quiz.http import Event
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "authenticate",
     "can_create_quiz",
     "is_host",
+    "may_host",
     "principal_from_ws",
     "require_admin",
     "require_host",
@@ -29,7 +30,7 @@ __all__ = [
 def ws_principal(event: Event) -> Principal:
     """The caller of a WebSocket route (from the `$connect` authorizer's context), refused with 401
     `token_revoked` when their session has been signed out since the connection opened."""
-    from quiz.auth.bootstrap import authenticator
+    from quiz.bootstrap import authenticator  # the composition root: adapters load only when a request needs them
 
     return authenticator().still_signed_in(principal_from_ws(event))
 
@@ -40,6 +41,6 @@ def authenticate(event: Event) -> Principal:
     Raises a `quiz.errors.Unauthorized` subclass (401: missing_token, invalid_token, token_expired,
     token_revoked) that `quiz.http.api_handler` maps to a response with a WWW-Authenticate header.
     """
-    from quiz.auth.bootstrap import authenticator  # the adapters load only when a request needs them
+    from quiz.bootstrap import authenticator  # see ws_principal
 
     return authenticator().principal(bearer_token(event))

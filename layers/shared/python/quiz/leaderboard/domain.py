@@ -1,18 +1,20 @@
 """Score events and standings in the leaderboard's own words. Pure (no I/O).
 
-Ordering: higher score first; on equal scores, whoever reached that score first ranks higher.
-The sorted-set member carries the tie-break so Redis orders ties itself: members of equal score
-are ordered lexicographically, so the member starts with ``9999999999999 - reached_ms`` (13 digits,
-earlier = larger; the Lua in redis_store.py builds it).
+The ranking is defined here, once (`rank_key`): higher score first; on equal scores, whoever reached
+that score first (to the millisecond) ranks higher; on a tie of both, the larger user id. The Redis
+board (its Lua builds the same member as `rank_key`, and ZREVRANGE reads it) and the SQL ORDER BY of the
+final standings implement it; tests/integration/test_ranking_order.py checks both against `ranked_order`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from quiz.ports import QuizPush as QuizPush  # defined with the port that carries it; importers keep working
 
 
 class BadScoreEvent(ValueError):
@@ -98,7 +100,23 @@ def parse_record(raw: bytes | str) -> BoardRecord:
     return ScoreEvent.parse(raw)
 
 
+# 13 digits of milliseconds (until the year 2286); an earlier time gives the larger member.
+_REACHED_MS_MAX = 9_999_999_999_999
+
+
+def rank_key(user_id: str, score: int, reached_ms: int) -> tuple[int, str]:
+    """Higher keys rank higher. The string is the board's sorted-set member: Redis orders members of equal
+    score lexicographically, so putting the inverted time first makes it settle ties itself."""
+    return score, f"{_REACHED_MS_MAX - reached_ms:013d}|{user_id}"
+
+
+def ranked_order(rows: Iterable[tuple[str, int, int]]) -> list[str]:
+    """User ids of (user id, score, reached_ms) rows in rank order."""
+    return [u for u, _, _ in sorted(rows, key=lambda r: rank_key(*r), reverse=True)]
+
+
 def user_of(member_name: str) -> str:
+    """The user id in a sorted-set member built by `rank_key`."""
     return member_name.split("|", 1)[1]
 
 
@@ -190,16 +208,6 @@ def wait_before_push_ms(last_push_ms: int | None, interval_ms: int, now_ms: int)
     if last_push_ms is None:
         return 0
     return max(0, min(last_push_ms + interval_ms - now_ms, interval_ms))
-
-
-@dataclass(frozen=True)
-class QuizPush:
-    """One tick of one quiz: the board frame for every connection (None: held back this tick, to keep
-    the pace), and personal frames by user id."""
-
-    quiz_id: str
-    board: Mapping[str, Any] | None
-    personal: Mapping[str, Mapping[str, Any]]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from quiz.errors import NotFound
 from quiz.leaderboard.domain import (
@@ -30,7 +30,6 @@ from quiz.leaderboard.domain import (
     BoardTick,
     BoardView,
     QuestionClosed,
-    QuizPush,
     ScoreEvent,
     everyone_ranks,
     latest,
@@ -39,25 +38,12 @@ from quiz.leaderboard.domain import (
     rank_frame,
     wait_before_push_ms,
 )
-from quiz.leaderboard.postgres import PostgresStandings
-from quiz.leaderboard.redis_store import RedisLeaderboard
+from quiz.leaderboard.ports import Board, Notifier, Standings, Ticker
+from quiz.ports import QuizPush
 
 log = logging.getLogger("quiz.leaderboard")
 
 TOP_N = 10
-
-
-class Notifier(Protocol):
-    def deliver(self, pushes: Sequence[QuizPush]) -> dict[str, int]:
-        """Every quiz's board frame to all its connections and each personal frame to its player, in as few
-        calls as the gateway allows; returns, per quiz, how many connections it has."""
-        ...
-
-
-class Ticker(Protocol):
-    def tick(self, quiz_ids: list[str]) -> None:
-        """Put a board tick for each quiz on its partition of the scores topic (best effort)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -85,10 +71,12 @@ class BatchOutcome:
 
 
 class LeaderboardService:
+    """Applies batches of score events to the live board and pushes what changed, at a pace the room carries."""
+
     def __init__(
         self,
-        board: RedisLeaderboard,
-        standings: PostgresStandings,
+        board: Board,
+        standings: Standings,
         notifier: Notifier,
         *,
         ticker: Ticker | None = None,

@@ -265,6 +265,22 @@ class AnswerResult:
         }
 
 
+@dataclass(frozen=True)
+class Participant:
+    """A player's seat in a quiz: their running total, its version (one per change) and when they reached it."""
+
+    user_id: str
+    display_name: str
+    status: str  # "active" or "removed"
+    total: int
+    version: int
+    reached_at: datetime
+    joined_at: datetime
+
+    def body(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "display_name": self.display_name, "total": self.total, "joined_at": self.joined_at.isoformat()}
+
+
 def score_event(
     *,
     event_id: str,

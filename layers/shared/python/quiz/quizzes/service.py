@@ -9,12 +9,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from quiz.auth import Principal, require_host
-from quiz.errors import BadRequest, Conflict, NotFound
-from quiz.quizzes.domain import AnswerResult, Question, Quiz, normalise_quiz_id, parse_draft
+from quiz.auth import Principal, is_host, may_host, require_host
+from quiz.errors import BadRequest, NotFound
+from quiz.quizzes.domain import AnswerResult, Participant, Question, Quiz, normalise_quiz_id, parse_draft
+from quiz.quizzes.errors import DeadlineNotReached, HostCannotPlay
 from quiz.quizzes.outbox import OutboxEvent
-from quiz.quizzes.ports import Notifier, QuestionTimer, ScorePublisher
-from quiz.quizzes.postgres import ClosedQuestion, Participant, PostgresQuizStore
+from quiz.quizzes.ports import ClosedQuestion, Notifier, QuestionTimer, QuizStore, ScorePublisher
+
+__all__ = ["DeadlineNotReached", "HostCannotPlay", "QuizService", "question_closed", "question_opened", "standings"]
 
 log = logging.getLogger("quiz.service")
 
@@ -29,12 +31,12 @@ DRAIN_EVERY_S = 1.0
 
 def _host_guard(principal: Principal) -> Any:
     def guard(quiz: Quiz) -> None:
-        require_host(principal, UUID(quiz.host_id), allow_admin=True)
+        require_host(principal, quiz.host_id, allow_admin=True)
 
     return guard
 
 
-def standings(participants: list[Any], limit: int = FINAL_STANDINGS) -> list[dict[str, Any]]:
+def standings(participants: list[Participant], limit: int = FINAL_STANDINGS) -> list[dict[str, Any]]:
     """Ranked rows (ties share neither rank nor order: who reached the score first ranks higher)."""
     return [
         {"rank": i, "user_id": p.user_id, "display_name": p.display_name, "score": p.total} for i, p in enumerate(participants[:limit], 1)
@@ -46,7 +48,7 @@ class QuizService:
 
     def __init__(
         self,
-        store: PostgresQuizStore,
+        store: QuizStore,
         publisher: ScorePublisher,
         notifier: Notifier,
         timer: QuestionTimer,
@@ -99,7 +101,7 @@ class QuizService:
 
     @staticmethod
     def _hosts(principal: Principal, quiz: Quiz) -> bool:
-        return str(principal.user_id) == quiz.host_id or principal.is_admin
+        return may_host(principal, quiz.host_id, allow_admin=True)
 
     # ------------------------------------------------------------------ players
 
@@ -112,12 +114,25 @@ class QuizService:
 
     def seat(self, player: Principal, quiz: Quiz) -> tuple[Participant, bool]:
         """Give the player a seat in this quiz (or find theirs); True when the seat is new."""
-        if str(player.user_id) == quiz.host_id:
+        if is_host(player, quiz.host_id):
             raise HostCannotPlay()
         participant, event = self.store.join(quiz.id, str(player.user_id), player.display_name)
         if event is not None:
             self._publish([event])
         return participant, event is not None
+
+    def state(self, quiz_id: str) -> tuple[Quiz, datetime]:
+        """The quiz and the store's current time, read together (a WebSocket session's snapshot)."""
+        return self.store.get(quiz_id)
+
+    def belongs(self, quiz_id: str, user_id: str) -> bool:
+        """True for the quiz's host and its active participants: the people whose connections may follow
+        it. Raises NotFound for an unknown quiz (unless they hold a seat in it)."""
+        seat = self.store.participant(quiz_id, user_id)
+        if seat is not None and seat.status == "active":
+            return True
+        quiz, _ = self.store.get(quiz_id)
+        return is_host(user_id, quiz.host_id)
 
     def participants(self, viewer: Principal, raw_id: str) -> list[dict[str, Any]]:
         quiz_id = normalise_quiz_id(raw_id)
@@ -341,17 +356,3 @@ def question_opened(quiz: Quiz, now: datetime) -> dict[str, Any]:
         "remaining_ms": current.remaining_ms(now),
         "server_time": now.isoformat(),
     }
-
-
-class HostCannotPlay(Conflict):
-    code = "host_cannot_play"
-
-    def __init__(self) -> None:
-        super().__init__("the host runs the quiz and cannot also play it; open the WebSocket and send join to watch it live")
-
-
-class DeadlineNotReached(Exception):
-    """The clock fired earlier than it can wait for; raising makes the scheduler try again."""
-
-    def __init__(self, quiz_id: str, position: int, seconds_left: float) -> None:
-        super().__init__(f"{quiz_id}/{position}: deadline in {seconds_left:.1f} s, more than this invocation can wait")

@@ -7,10 +7,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from quiz.leaderboard.domain import QuizPush
 from quiz.observability import span
-from quiz.realtime.connections import ConnectionRegistry
-from quiz.realtime.delivery import Delivery, Message, encode
+from quiz.ports import QuizPush
+from quiz.realtime.ports import Connections, Delivery, Message, encode
 
 
 class Room:
@@ -29,14 +28,14 @@ class Room:
 
 
 class Broadcaster:
-    """Sends frames to the connections watching a quiz; prunes the ones the gateway reports gone.
+    """The layer's `quiz.ports.Notifier`. Sends frames to the connections watching a quiz; prunes the ones the gateway reports gone.
 
     It keeps a copy of each quiz's connection hash with the registry's change counter, and re-reads the
     hash only when the counter moved. The copy is only a shortcut: every call checks the counter first,
     so a connection that joined is reached by the next frame, whichever container sends it.
     """
 
-    def __init__(self, registry: ConnectionRegistry, delivery: Delivery) -> None:
+    def __init__(self, registry: Connections, delivery: Delivery) -> None:
         self._registry = registry
         self._delivery = delivery
         self._copies: dict[str, tuple[int, Room]] = {}

@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from quiz.realtime.connections import ConnectionRegistry
-from quiz.realtime.delivery import Delivery
+from quiz.realtime.ports import Connections, Delivery
 
 
 class BadSlice(ValueError):
@@ -36,7 +35,7 @@ class Slice:
 class SliceSender:
     """Posts a slice through the management API and forgets the connections the gateway says are gone."""
 
-    def __init__(self, delivery: Delivery, registry: ConnectionRegistry) -> None:
+    def __init__(self, delivery: Delivery, registry: Connections) -> None:
         self._delivery = delivery
         self._registry = registry
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from quiz.auth import Principal
+from quiz.auth import Principal, is_host
 from quiz.errors import QuizError, ValidationFailed
 from quiz.leaderboard.service import LeaderboardService
 from quiz.quizzes.domain import normalise_quiz_id
 from quiz.quizzes.service import QuizService, question_opened
-from quiz.realtime.connections import ConnectionRegistry, Membership
+from quiz.realtime.ports import Connections, Membership
 
 SNAPSHOT_TOP = 10
 
 
 class QuizSessions:
-    def __init__(self, quizzes: QuizService, leaderboard: LeaderboardService, registry: ConnectionRegistry) -> None:
+    def __init__(self, quizzes: QuizService, leaderboard: LeaderboardService, registry: Connections) -> None:
         self._quizzes = quizzes
         self._leaderboard = leaderboard
         self._registry = registry
@@ -29,23 +29,23 @@ class QuizSessions:
         if not isinstance(raw_quiz_id, str) or not raw_quiz_id.strip():
             raise ValidationFailed('send {"action": "join", "quiz_id": "<PIN>"}', details={"field": "quiz_id"})
         quiz_id = normalise_quiz_id(raw_quiz_id)
-        quiz, now = self._quizzes.store.get(quiz_id)
-        is_host = str(principal.user_id) == quiz.host_id
-        if not is_host:
+        quiz, now = self._quizzes.state(quiz_id)
+        hosting = is_host(principal, quiz.host_id)
+        if not hosting:
             self._quizzes.seat(principal, quiz)
         self._registry.add(Membership(connection_id, quiz_id, str(principal.user_id)))
         # Read again after subscribing: a question opened in between is either in this snapshot or in a
         # question_opened frame this connection now receives.
-        quiz, now = self._quizzes.store.get(quiz_id)
+        quiz, now = self._quizzes.state(quiz_id)
         board = self._leaderboard.snapshot(quiz_id, str(principal.user_id), SNAPSHOT_TOP)
         current = quiz.current
         return {
             "type": "joined",
             "quiz_id": quiz_id,
-            "role": "host" if is_host else "player",
+            "role": "host" if hosting else "player",
             # Without the question list, so the snapshot stays far below the 128 KB frame limit
             # whatever the quiz's size; GET /quizzes/{quiz_id} returns the questions.
-            "quiz": {k: v for k, v in quiz.view(now, as_host=is_host).items() if k != "questions"},
+            "quiz": {k: v for k, v in quiz.view(now, as_host=hosting).items() if k != "questions"},
             "open_question": question_opened(quiz, now) if current and current.is_open(now) else None,
             "leaderboard": {"participants": board["participants"], "top": board["top"]},
             "me": board["me"],
@@ -66,11 +66,8 @@ class QuizSessions:
             if known is not None and known.quiz_id == quiz_id:
                 return pong
             user_id = str(caller().user_id)
-            seat = self._quizzes.store.participant(quiz_id, user_id)
-            if seat is None or seat.status != "active":
-                quiz, _ = self._quizzes.store.get(quiz_id)
-                if quiz.host_id != user_id:
-                    return pong  # never joined, or removed: nothing of theirs to restore
+            if not self._quizzes.belongs(quiz_id, user_id):
+                return pong  # never joined, or removed: nothing of theirs to restore
             self._registry.add(Membership(connection_id, quiz_id, user_id))
         except QuizError:
             return pong  # a ping never fails; the next one tries again

@@ -1,4 +1,4 @@
-"""PostgreSQL adapter of the quiz store. PostgreSQL's clock is the one clock every decision uses, but
+"""PostgreSQL adapter of the quiz store (`quiz.quizzes.ports.QuizStore`). PostgreSQL's clock is the one clock every decision uses, but
 for an answer's arrival, which API Gateway stamps (see `quiz.quizzes.judging`).
 
 Every state change that others must hear about writes its outbox row in the same transaction.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -20,8 +19,10 @@ from psycopg_pool import ConnectionPool
 
 from quiz.errors import Conflict, DependencyUnavailable, NotFound
 from quiz.observability import span
+from quiz.quizzes.adapters.outbox import MARK_PUBLISHED, AckedRows, enqueue, trace_headers
 from quiz.quizzes.domain import (
     AnswerResult,
+    Participant,
     Question,
     QuestionRound,
     Quiz,
@@ -30,42 +31,20 @@ from quiz.quizzes.domain import (
     question_closed_event,
     score_event,
 )
+from quiz.quizzes.errors import (
+    IdempotencyKeyReused,
+    NoMoreQuestions,
+    NotAParticipant,
+    QuizEnded,
+    QuizLocked,
+    RemovedFromQuiz,
+    UnknownQuestion,
+)
 from quiz.quizzes.judging import Judgement, QuestionTimes, StreakSoFar, judge
-from quiz.quizzes.outbox import MARK_PUBLISHED, AckedRows, enqueue, new_event_id, trace_headers
-from quiz.quizzes.outbox import OutboxEvent as OutboxEvent  # where it was first defined: importers keep working
+from quiz.quizzes.outbox import OutboxEvent, new_event_id
+from quiz.quizzes.ports import ClosedQuestion, RecordedAnswer
 
 Row = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Participant:
-    user_id: str
-    display_name: str
-    status: str
-    total: int
-    version: int
-    reached_at: datetime
-    joined_at: datetime
-
-    def body(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "display_name": self.display_name, "total": self.total, "joined_at": self.joined_at.isoformat()}
-
-
-@dataclass(frozen=True)
-class ClosedQuestion:
-    """A question this transaction closed, and the marker announcing it on the scores topic."""
-
-    position: int
-    event: OutboxEvent
-
-
-@dataclass(frozen=True)
-class RecordedAnswer:
-    result: AnswerResult
-    event: OutboxEvent | None  # None for a replay: nothing new to publish
-    # The question, when it had already been closed (its question_closed frames possibly sent) by the
-    # time this answer, received before the close, was recorded: the player's own frame is stale.
-    closed_before: Question | None = None
 
 
 def _question(row: Row) -> Question:
@@ -223,8 +202,8 @@ class PostgresQuizStore:
     def participants(self, quiz_id: str) -> list[Participant]:
         with self._tx() as conn:
             rows = conn.execute(
-                # The live board's order exactly (quiz/leaderboard/redis_store.py): score, then who reached it
-                # first to the millisecond, then the user id backwards (Redis' order of equal members).
+                # The ranking of quiz.leaderboard.domain.rank_key (the live board's order exactly): score, then
+                # who reached it first to the millisecond, then the user id backwards.
                 "SELECT * FROM participants WHERE quiz_id = %s AND status = 'active'"
                 " ORDER BY total DESC, date_trunc('milliseconds', reached_at), user_id::text DESC",
                 (quiz_id,),
@@ -311,7 +290,7 @@ class PostgresQuizStore:
             existing = conn.execute("SELECT * FROM participants WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id)).fetchone()
             if existing is not None:
                 if existing["status"] == "removed":
-                    raise _Removed()
+                    raise RemovedFromQuiz()
                 return _participant(existing), None
             if quiz["status"] == "ended":
                 raise QuizEnded()
@@ -691,56 +670,3 @@ INSERT INTO outbox (event_id, topic, key, payload, headers)
 SELECT %(event_id)s::uuid, %(topic)s, quiz_id, %(payload)s, %(headers)s FROM player
 RETURNING id
 """
-
-
-# Domain errors specific to playing; each has its stable code (documented in the OpenAPI document).
-class QuizLocked(Conflict):
-    code = "quiz_locked"
-
-    def __init__(self) -> None:
-        super().__init__("the host has locked this quiz: no new players can join")
-
-
-class QuizEnded(Conflict):
-    code = "quiz_ended"
-
-    def __init__(self) -> None:
-        super().__init__("this quiz has ended")
-
-
-class _Removed(Conflict):
-    status = 403
-    code = "removed_from_quiz"
-
-    def __init__(self) -> None:
-        super().__init__("the host removed you from this quiz")
-
-
-class NotAParticipant(Conflict):
-    status = 403
-    code = "not_a_participant"
-
-    def __init__(self) -> None:
-        super().__init__("join the quiz before answering")
-
-
-class UnknownQuestion(NotFound):
-    code = "unknown_question"
-
-    def __init__(self, position: int) -> None:
-        super().__init__(f"this quiz has no question {position}", details={"question_id": position})
-
-
-class IdempotencyKeyReused(Conflict):
-    status = 422
-    code = "idempotency_key_reused"
-
-    def __init__(self) -> None:
-        super().__init__("this Idempotency-Key was used for a different answer; use a new key per answer")
-
-
-class NoMoreQuestions(Conflict):
-    code = "no_more_questions"
-
-    def __init__(self) -> None:
-        super().__init__("that was the last question: end the quiz")

@@ -1,5 +1,5 @@
-"""Redis adapter of the leaderboard: one sorted set per quiz, updated by a Lua script so that a
-whole batch for a quiz applies atomically in one round trip, and only newer versions win."""
+"""Redis adapter of the leaderboard's `Board` port: one sorted set per quiz, updated by a Lua script so
+that a whole batch for a quiz applies atomically in one round trip, and only newer versions win."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 TTL_S = 24 * 60 * 60  # a quiz's board outlives its session; after that reads rebuild it from PostgreSQL
 
 # KEYS: sorted set, meta hash. ARGV: groups of (user_id, version, total, reached_ms, display_name, removed).
+# The member is quiz.leaderboard.domain.rank_key's string, so ZREVRANGE reads the domain's ranking.
 # meta[user] = {"v": version, "m": member or "" when removed, "t": total, "n": display name}
 APPLY = """
 local changed = {}

@@ -1,4 +1,5 @@
-"""PostgreSQL side of the leaderboard: persisted standings, and the source a lost board is rebuilt from."""
+"""PostgreSQL adapter of the leaderboard's `Standings` port: persisted standings, and the source a lost
+board is rebuilt from."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from quiz.auth.permissions import is_host
 from quiz.errors import DependencyUnavailable, NotFound
 from quiz.leaderboard.domain import ScoreEvent
 
@@ -57,7 +59,7 @@ class PostgresStandings:
         if row is None:
             raise NotFound(f"no quiz with id {quiz_id}", details={"quiz_id": quiz_id})
         host_id, status = row
-        if host_id == user_id:
+        if is_host(user_id, host_id):
             return "host"
         return "player" if status == "active" else None
 

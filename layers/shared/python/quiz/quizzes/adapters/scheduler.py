@@ -1,4 +1,4 @@
-"""EventBridge Scheduler adapter of the question timer: a one-time schedule per question deadline.
+"""EventBridge Scheduler adapter of the question timer (`QuestionTimer`): a one-time schedule per question deadline.
 
 The schedule invokes the question clock function with ``{"quiz_id", "question_id", "deadline"}``
 shortly before the deadline (see `fire_time`) and deletes itself afterwards; the clock waits for the

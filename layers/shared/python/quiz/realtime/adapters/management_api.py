@@ -1,6 +1,6 @@
 """Pushing frames to WebSocket connections through the API Gateway management API.
 
-One port (`Delivery`), one adapter. On AWS it calls PostToConnection once per connection, in
+One port (`quiz.realtime.ports.Delivery`), one adapter. On AWS it calls PostToConnection once per connection, in
 parallel over a pooled client; a 410 (GoneException) marks the connection gone and delivery to the
 others continues. A room larger than one invocation posts in good time is sharded: this invocation
 posts the first `shard_size` connections and hands each further slice to a concurrent invocation of
@@ -15,37 +15,16 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 from urllib3 import PoolManager, Timeout
 from urllib3.exceptions import HTTPError
 
+from quiz.realtime.ports import Message, Shards
+
 log = logging.getLogger("quiz.delivery")
-
-
-Message = tuple[list[str], bytes]  # (connection ids, one payload for all of them)
-
-
-class Delivery(Protocol):
-    def send(self, connection_ids: list[str], data: bytes) -> list[str]:
-        """Send ``data`` to each connection; returns the ids that are gone."""
-        ...
-
-    def send_many(self, messages: list[Message]) -> list[str]:
-        """Several payloads, each to its own connections, in as few calls as the gateway allows."""
-        ...
-
-
-def encode(frame: Mapping[str, Any]) -> bytes:
-    return json.dumps(frame, separators=(",", ":"), default=str).encode()
-
-
-class Shards(Protocol):
-    def dispatch(self, connection_ids: list[str], data: bytes) -> None:
-        """Have these connections sent ``data`` elsewhere (another invocation); gone ones are pruned there."""
-        ...
 
 
 class LambdaShards:

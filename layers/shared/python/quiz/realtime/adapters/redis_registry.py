@@ -1,4 +1,4 @@
-"""The registry of WebSocket connections per quiz, in Redis.
+"""The registry of WebSocket connections per quiz, in Redis (the `Connections` port).
 
 ``quiz:{quiz_id}:connections`` is a hash of connection id -> user id (every connection watching the
 quiz); ``connection:{connection_id}`` remembers which quiz and user a connection joined, so
@@ -11,24 +11,16 @@ entries when nobody joined or left).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import redis
 
 from quiz.errors import DependencyUnavailable
+from quiz.realtime.ports import Membership as Membership  # defined with its port; importers keep working
 
 MAX_CONNECTION_S = 2 * 60 * 60
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-@dataclass(frozen=True)
-class Membership:
-    connection_id: str
-    quiz_id: str
-    user_id: str
 
 
 class ConnectionRegistry:
