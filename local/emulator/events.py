@@ -2,7 +2,9 @@
 
 Every builder is pure: it takes what the emulator observed of a request (an `Observed` record) and
 returns the event dict a Lambda function receives on AWS. Shapes follow the samples in tests/events/:
-HTTP API payload 2.0 and 1.0, the WebSocket REQUEST authorizer, $connect, MESSAGE and $disconnect.
+HTTP API payload 2.0 and 1.0, the WebSocket REQUEST authorizer, $connect, MESSAGE and $disconnect, and
+the Kafka event of an event source mapping (``aws:kafka`` for MSK, ``SelfManagedKafka``), whose records
+the mapping hands over as `KafkaRecord`s rather than an `Observed` request.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl
 
 Event = dict[str, Any]
@@ -345,3 +347,105 @@ def ws_disconnect_event(
         "requestContext": context,
         "isBase64Encoded": False,
     }
+
+
+# ---------------------------------------------------------------------------- Kafka event source mapping
+
+KafkaEventType = Literal["MSK", "SelfManagedKafka"]
+
+# AWS documents "aws:kafka" for MSK and "SelfManagedKafka" (no "aws:" prefix) for self-managed clusters
+# (https://docs.aws.amazon.com/lambda/latest/dg/with-msk.html, .../with-kafka.html#smaa-sample-event);
+# older copies of the self-managed sample, like tests/events/kafka-self-managed.json, still say "aws:SelfManagedKafka".
+KAFKA_EVENT_SOURCES: dict[KafkaEventType, str] = {"MSK": "aws:kafka", "SelfManagedKafka": "SelfManagedKafka"}
+_TIMESTAMP_TYPES = {0: "CREATE_TIME", 1: "LOG_APPEND_TIME"}
+
+
+class KafkaSource(Protocol):
+    """What the event envelope says about the mapping's source (the mapping's `MappingConfig` is one)."""
+
+    @property
+    def event_type(self) -> KafkaEventType: ...
+
+    @property
+    def event_source_arn(self) -> str | None: ...
+
+    @property
+    def event_bootstrap_servers(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    """One consumed record, independent of the client library."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    timestamp_type: str
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    leader_epoch: int = -1
+
+    @classmethod
+    def from_consumer_record(cls, record: Any) -> KafkaRecord:
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            timestamp=record.timestamp,
+            timestamp_type=_TIMESTAMP_TYPES.get(record.timestamp_type, "CREATE_TIME"),
+            key=record.key,
+            value=record.value,
+            headers=tuple((k, v) for k, v in (record.headers or [])),
+            leader_epoch=record.leader_epoch if record.leader_epoch is not None else -1,
+        )
+
+    @property
+    def partition_key(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def kafka_event_record(record: KafkaRecord) -> Event:
+    """The record as Lambda puts it in the event. A null key or value is left out, as Lambda does."""
+    out: Event = {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp,
+        "timestampType": record.timestamp_type,
+    }
+    if record.key is not None:
+        out["key"] = _b64(record.key)
+    if record.value is not None:
+        out["value"] = _b64(record.value)
+    out["headers"] = [{name: list(value or b"")} for name, value in record.headers]
+    return out
+
+
+def group_kafka_records(records: Iterable[KafkaRecord]) -> dict[str, list[KafkaRecord]]:
+    """Records under their ``topic-partition`` key, each partition in offset order."""
+    grouped: dict[str, list[KafkaRecord]] = {}
+    for record in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
+        grouped.setdefault(record.partition_key, []).append(record)
+    return grouped
+
+
+def kafka_event_envelope(source: KafkaSource) -> Event:
+    """The event without its records."""
+    envelope: Event = {"eventSource": KAFKA_EVENT_SOURCES[source.event_type]}
+    if source.event_source_arn is not None:
+        envelope["eventSourceArn"] = source.event_source_arn
+    envelope["bootstrapServers"] = source.event_bootstrap_servers
+    return envelope
+
+
+def kafka_event(source: KafkaSource, records: Iterable[KafkaRecord]) -> Event:
+    """The ``aws:kafka`` / ``SelfManagedKafka`` invocation event for a batch (tests/events/kafka-msk.json)."""
+    event = kafka_event_envelope(source)
+    event["records"] = {key: [kafka_event_record(r) for r in recs] for key, recs in group_kafka_records(records).items()}
+    return event

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from clients.quiz_client import Frame, LiveSession, QuizClient
+from clients.quiz_client import QuizClient
 from local.product import LocalProduct, ProductDidNotStart, local_product
 from local.stack import REPO
-from tests.asyncapi_check import FrameContract
+from tests.support import CHROMIUM, Browser, FrameRecorder
 
 __all__ = ["REPO", "Product"]
 
@@ -48,22 +49,23 @@ def frames_follow_the_asyncapi_document(request: pytest.FixtureRequest, monkeypa
     """Every frame a test's clients send and receive over the WebSocket (through `LiveSession`) is checked
     against docs/asyncapi.yaml when the test ends, so the document cannot drift from the code. A test that
     sends malformed frames on purpose marks itself `sends_invalid_frames`: what it receives is still checked."""
-    sessions: list[LiveSession] = []
-    sent: list[Frame] = []
-    opened, send = LiveSession.__init__, LiveSession.send
-
-    def recording_init(self: LiveSession, *args: object, **kwargs: object) -> None:
-        sessions.append(self)
-        opened(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    def recording_send(self: LiveSession, frame: Frame) -> None:
-        sent.append(dict(frame))
-        send(self, frame)
-
-    monkeypatch.setattr(LiveSession, "__init__", recording_init)
-    monkeypatch.setattr(LiveSession, "send", recording_send)
+    recorder = FrameRecorder()
+    recorder.install(monkeypatch)
     yield
-    contract = FrameContract.load()
-    errors = [] if request.node.get_closest_marker("sends_invalid_frames") else [e for f in sent for e in contract.sent_errors(f)]
-    errors += [e for session in sessions for _, frame in list(session.frames) for e in contract.received_errors(frame)]
-    assert not errors, "frames that docs/asyncapi.yaml does not describe:\n" + "\n".join(errors[:20])
+    recorder.assert_documented(check_sent=not request.node.get_closest_marker("sends_invalid_frames"))
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Callable[[str], Browser]]:
+    """Opens a new headless Chromium (its own profile directory) and closes it after the test."""
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    opened: list[Browser] = []
+
+    def open_browser(name: str) -> Browser:
+        opened.append(Browser(tmp_path / name))
+        return opened[-1]
+
+    yield open_browser
+    for b in opened:
+        b.close()

@@ -33,6 +33,9 @@ def test_three_players_one_question(product: Product, redis_url: str, tmp_path: 
     assert run["players"] == 3 and run["missed"] == 0 and run["p50_ms"] is not None
     assert run["by_measure"]["leaderboard"] == 3, "with 3 players everyone is in the top 10 the frame shows"
     assert run["server"]["functions"]["LeaderboardFunction"]["invocations"] >= 1
+    # the evidence is the difference of two /metrics scrapes: counts of this run only
+    assert run["server"]["management_posts_per_connection"] + run["server"]["management_batch_posts"] >= 1, "frames went out"
+    assert run["server"]["leaderboard_record_delay"]["count"] >= 1, "the Kafka record delay of the leaderboard batches"
     with paths["csv"].open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and all(row["measure"] == "leaderboard" and row["delay_ms"] for row in rows)

@@ -32,6 +32,7 @@ from local.cluster import nginx_binary
 from local.product import free_port
 from local.product_cluster import PARTITIONS, ProductCluster, product_cluster
 from local.stack import REPO, Stack, load_stack
+from tests.waiting import eventually
 
 pytestmark = [
     pytest.mark.e2e,
@@ -47,17 +48,6 @@ QUIZ = {
         {"kind": "multiple_choice", "prompt": "after", "choices": ["a", "b"], "correct_choice": 0, "time_limit_s": 300, "points": 1000},
     ],
 }  # fmt: skip
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def records_processed(url: str) -> float:
@@ -135,8 +125,10 @@ def test_killing_the_node_that_consumes_the_quiz_moves_its_partitions_and_its_pl
             last.live.wait_for("question_opened", timeout=WAIT_S)
             reply = last.live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")
             last.total = reply["total"]
-            doomed = wait_for(
-                lambda: next((p for p, n in cluster.nodes.items() if records_processed(n.url) > before[p]), None), "the consuming node"
+            doomed = eventually(
+                lambda: next((p for p, n in cluster.nodes.items() if records_processed(n.url) > before[p]), None),
+                WAIT_S,
+                "the consuming node",
             )
             survivor = next(p for p in cluster.nodes if p != doomed)
             victims = [s for s in seats if s.port == doomed]
@@ -221,17 +213,17 @@ def test_the_cluster_launcher_keeps_serving_when_a_node_dies_and_starts_it_again
         )
     output = log.read_text
     try:
-        wait_for(lambda: "cluster: http://" in output() or launcher.poll() is not None, "the cluster to start", timeout=90)
+        eventually(lambda: "cluster: http://" in output() or launcher.poll() is not None, 90, "the cluster to start")
         assert launcher.poll() is None, output()[-3000:]
         pid = int(re.findall(rf"cluster: node :{first} started \(pid (\d+)\)", output())[-1])
 
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: f"node :{first} died (killed by SIGKILL); still serving" in output(), "the death to be announced")
+        eventually(lambda: f"node :{first} died (killed by SIGKILL); still serving" in output(), WAIT_S, "the death to be announced")
         assert f"through node(s) :{first + 1}" in output()
         for _ in range(5):  # nginx answers through the survivor, never with the dead node's refusal
             assert answers(f"http://127.0.0.1:{lb}"), output()[-3000:]
         assert launcher.poll() is None, "the launcher kept running"
-        wait_for(lambda: f"node :{first} is back and serving" in output(), "the node to be started again", timeout=90)
+        eventually(lambda: f"node :{first} is back and serving" in output(), 90, "the node to be started again")
         assert answers(f"http://127.0.0.1:{first}")
         assert answers(f"http://127.0.0.1:{first + 1}")
         assert launcher.poll() is None

@@ -28,23 +28,15 @@ from local.emulator import runtime as runtime_module
 from local.emulator.runtime import FunctionTimeout, Runtime
 from local.emulator.template import load_application
 from local.product import ProductDidNotStart, local_product
-from tests.e2e.test_quiz_e2e import QUIZ
 from tests.emulator.harness import HERE
+from tests.support import QUIZ
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 STORM_TEMPLATE = HERE / "template-storm.yaml"
 STORM_FUNCTIONS = ["StormAFunction", "StormBFunction", "StormCFunction", "StormDFunction"]
 WAIT = 30.0
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def most_at_once(init_log: Path) -> tuple[int, int]:
@@ -107,11 +99,11 @@ def test_an_invocation_waiting_for_an_init_slot_takes_a_worker_that_went_idle(st
         return thread
 
     threads = [run("busy", "StormBFunction", {"wait_for": str(busy)})]  # the warm worker, kept busy
-    eventually(lambda: pool.warm == 0, "the warm worker to be busy")
+    eventually(lambda: pool.warm == 0, WAIT, "the warm worker to be busy", interval=0.02)
     threads.append(run("hog", "HogFunction", {}))  # takes the only init slot and keeps it
-    eventually(lambda: runtime.init_gate.in_use == 1, "the hog to hold the init slot")
+    eventually(lambda: runtime.init_gate.in_use == 1, WAIT, "the hog to hold the init slot", interval=0.02)
     threads.append(run("queued", "StormBFunction", {}))  # no idle worker: it needs a cold start, and queues
-    eventually(lambda: pool.init_waits == 1, "the second invocation to queue for a slot")
+    eventually(lambda: pool.init_waits == 1, WAIT, "the second invocation to queue for a slot", interval=0.02)
 
     busy.touch()  # the warm worker finishes its invocation and goes idle
     threads[0].join(WAIT)
@@ -133,10 +125,10 @@ def test_the_init_limit_counts_from_the_spawn_not_while_queued_for_a_slot(
     results: dict[str, Any] = {}
     hog = threading.Thread(target=lambda: results.__setitem__("hog", runtime.invoke("HogFunction", {})))
     hog.start()
-    eventually(lambda: runtime.init_gate.in_use == 1, "the hog to hold the init slot")
+    eventually(lambda: runtime.init_gate.in_use == 1, WAIT, "the hog to hold the init slot", interval=0.02)
     queued = threading.Thread(target=lambda: results.__setitem__("queued", runtime.invoke("StormAFunction", {})))
     queued.start()
-    eventually(lambda: runtime.pool("StormAFunction").init_waits == 1, "StormA to queue for a slot")
+    eventually(lambda: runtime.pool("StormAFunction").init_waits == 1, WAIT, "StormA to queue for a slot", interval=0.02)
     time.sleep(1.5)  # longer than StormA's init limit, spent waiting for the slot
     hold.touch()
     hog.join(WAIT)
@@ -150,20 +142,20 @@ def test_retired_workers_are_rewarmed_up_to_the_recent_peak_concurrency(storm: C
     release = tmp_path / "release"
     with ThreadPoolExecutor(max_workers=3) as threads:
         busy = [threads.submit(runtime.invoke, "StormCFunction", {"wait_for": str(release)}) for _ in range(3)]
-        eventually(lambda: pool.cold_starts == 3, "three workers running at once")
+        eventually(lambda: pool.cold_starts == 3, WAIT, "three workers running at once", interval=0.02)
         release.touch()
         first_pids = {f.result()["pid"] for f in busy}
     assert pool.recent_peak == 3 and pool.warm == 3
 
     runtime.recycle(["StormCFunction"])  # a code reload
-    eventually(lambda: pool.warm == 3, "the pool re-warmed to its recent peak")
+    eventually(lambda: pool.warm == 3, WAIT, "the pool re-warmed to its recent peak", interval=0.02)
     assert pool.rewarmed == 3 and pool.cold_starts == 3
     assert runtime.pool("StormDFunction").warm == 0, "a function that saw no traffic is not warmed"
 
     release.unlink()
     with ThreadPoolExecutor(max_workers=3) as threads:
         again = [threads.submit(runtime.invoke_detailed, "StormCFunction", {"wait_for": str(release)}) for _ in range(3)]
-        eventually(lambda: pool.warm == 0, "all three re-warmed workers busy")
+        eventually(lambda: pool.warm == 0, WAIT, "all three re-warmed workers busy", interval=0.02)
         release.touch()
         invocations = [f.result() for f in again]
     assert not any(i.cold_start for i in invocations) and pool.cold_starts == 3
@@ -176,7 +168,7 @@ def test_a_worker_killed_by_its_timeout_is_replaced_in_the_background(storm: Cal
     first = runtime.invoke("StormAFunction", {})["pid"]
     with pytest.raises(FunctionTimeout):
         runtime.invoke("StormAFunction", {"wait_for": str(tmp_path / "never")})
-    eventually(lambda: pool.warm == 1, "a replacement worker, started before anyone asked")
+    eventually(lambda: pool.warm == 1, WAIT, "a replacement worker, started before anyone asked", interval=0.02)
     assert pool.rewarmed == 1 and pool.cold_starts == 1
     after = runtime.invoke_detailed("StormAFunction", {})
     assert not after.cold_start and after.result["pid"] != first and after.result["calls"] == 1

@@ -15,8 +15,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from local.cluster import nginx_binary, start_nginx, write_nginx_config
 from local.stack import REPO
 from tests.emulator.harness import HERE, RunningEmulator, free_port, start_emulator
 from tests.prometheus_support import running_prometheus
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -133,7 +133,7 @@ def node_process(event_dir: Path, cluster: Cluster, node_id: str) -> Iterator[No
         proc = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": pythonpath})
     node = NodeProcess(proc, node_id, port, event_dir, log)
     try:
-        wait_for(lambda: _answers(node), f"node {node_id} to start", on_timeout=lambda: log.read_text()[-3000:])
+        eventually(lambda: _answers(node), WAIT_S, f"node {node_id} to start", details=lambda: log.read_text()[-3000:])
         yield node
     finally:
         if proc.poll() is None:
@@ -155,17 +155,6 @@ def _answers(node: NodeProcess) -> bool:
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT_S, on_timeout: Callable[[], str] | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}" + (f":\n{on_timeout()}" if on_timeout else ""))
-        time.sleep(0.1)
 
 
 def members(zk: KazooClient, cluster: Cluster) -> set[str]:
@@ -225,11 +214,11 @@ def test_nodes_register_in_zookeeper_and_a_lambda_on_one_pushes_to_a_player_on_t
         start_emulator(tmp_path_factory.mktemp("b"), **options) as b,
     ):
         ids = {a.settings.node_id, b.settings.node_id}
-        wait_for(lambda: members(zk, cluster) == ids, "both nodes in ZooKeeper")
+        eventually(lambda: members(zk, cluster) == ids, WAIT_S, "both nodes in ZooKeeper")
         for node in (a, b):
             data, stat = zk.get(f"{cluster.root}/nodes/{node.settings.node_id}")
             assert data.decode() == node.url and stat.ephemeralOwner != 0, "an ephemeral znode holding the advertised URL"
-        wait_for(lambda: set(status(a.url)["cluster"]["nodes"]) == ids, "node A to see both nodes")
+        eventually(lambda: set(status(a.url)["cluster"]["nodes"]) == ids, WAIT_S, "node A to see both nodes")
 
         with connect(a.ws_url + "?token=allow:ana") as player:
             cid = connection_id(player)
@@ -264,7 +253,7 @@ def test_a_killed_node_is_purged_and_its_disconnects_run_once_on_the_survivors(
         contextlib.ExitStack() as sockets,
     ):
         survivors: list[RunningEmulator] = [a, b]
-        wait_for(lambda: members(zk, cluster) == {a.settings.node_id, b.settings.node_id, c.node_id}, "three nodes in ZooKeeper")
+        eventually(lambda: members(zk, cluster) == {a.settings.node_id, b.settings.node_id, c.node_id}, WAIT_S, "three nodes in ZooKeeper")
 
         # A normal $disconnect on a survivor, to compare shapes with.
         with connect(a.ws_url + "?token=allow:zoe") as ws:
@@ -273,7 +262,7 @@ def test_a_killed_node_is_purged_and_its_disconnects_run_once_on_the_survivors(
 
         players = [sockets.enter_context(connect(c.ws_url + f"?token=allow:{user};secret-signature")) for user in users]
         ids = [connection_id(ws) for ws in players]
-        connects = {cid: wait_for(lambda cid=cid: read_event(c.event_dir, "connect", cid), "connect events") for cid in ids}
+        connects = {cid: eventually(lambda cid=cid: read_event(c.event_dir, "connect", cid), WAIT_S, "connect events") for cid in ids}
         assert store.smembers(f"{cluster.prefix}node:{c.node_id}:connections") == set(ids)
         # Before the crash, a Lambda on a survivor reaches a player on C.
         assert httpx.post(f"{a.url}/relay/{ids[0]}", content="before", timeout=20).status_code == 200
@@ -291,8 +280,8 @@ def test_a_killed_node_is_purged_and_its_disconnects_run_once_on_the_survivors(
             recorded = all(any(read_event(n.event_dir, "disconnect", cid) for n in survivors) for cid in ids)
             return records_gone and idle and recorded
 
-        wait_for(lambda: members(zk, cluster) == {a.settings.node_id, b.settings.node_id}, "C's znode to vanish")
-        wait_for(purged, "the survivors to purge C's connections")
+        eventually(lambda: members(zk, cluster) == {a.settings.node_id, b.settings.node_id}, WAIT_S, "C's znode to vanish")
+        eventually(purged, WAIT_S, "the survivors to purge C's connections")
 
         ran = sum(invocations(n.url, "WsFunction") - before[n.url] for n in survivors)
         assert ran == len(ids), "exactly one $disconnect per connection across the survivors"
@@ -330,12 +319,12 @@ def test_a_node_restarted_under_its_id_replaces_its_stale_znode_and_purges_its_o
             closed_by_server(player)
     # Restarted at once: the old session has not expired, its znode is still there.
     with node_process(event_dir, cluster, node_id) as second:
-        event = wait_for(lambda: read_event(event_dir, "disconnect", cid), "the restarted node to run the old $disconnect")
+        event = eventually(lambda: read_event(event_dir, "disconnect", cid), WAIT_S, "the restarted node to run the old $disconnect")
         assert event["requestContext"]["disconnectStatusCode"] == 1006
         assert event["requestContext"]["authorizer"] == authorizer_of("rui")
         data, stat = zk.get(f"{cluster.root}/nodes/{node_id}")
         assert data.decode() == second.url and stat.ephemeralOwner != old.ephemeralOwner
-        wait_for(lambda: not store.exists(f"{cluster.prefix}node:{node_id}:connections"), "the old list to be dropped")
+        eventually(lambda: not store.exists(f"{cluster.prefix}node:{node_id}:connections"), WAIT_S, "the old list to be dropped")
 
 
 def test_a_clean_stop_closes_its_own_sockets_and_runs_their_disconnect_itself(
@@ -343,7 +332,7 @@ def test_a_clean_stop_closes_its_own_sockets_and_runs_their_disconnect_itself(
 ) -> None:
     with start_emulator(tmp_path_factory.mktemp("a"), **cluster.harness_options()) as a:
         with node_process(tmp_path_factory.mktemp("d"), cluster, f"test-{unique}-d") as d:
-            wait_for(lambda: set(status(a.url)["cluster"]["nodes"]) == {a.settings.node_id, d.node_id}, "A to see D")
+            eventually(lambda: set(status(a.url)["cluster"]["nodes"]) == {a.settings.node_id, d.node_id}, WAIT_S, "A to see D")
             with connect(d.ws_url + "?token=allow:dora") as player:
                 cid = connection_id(player)
                 d.proc.send_signal(signal.SIGINT)  # Ctrl+C
@@ -354,9 +343,9 @@ def test_a_clean_stop_closes_its_own_sockets_and_runs_their_disconnect_itself(
         assert event is not None, "D ran the $disconnect of its own socket before exiting"
         assert event["requestContext"]["disconnectStatusCode"] == 1001
         assert event["requestContext"]["authorizer"] == authorizer_of("dora")
-        wait_for(lambda: members(zk, cluster) == {a.settings.node_id}, "D to leave ZooKeeper")
-        wait_for(lambda: status(a.url)["cluster"]["nodes"] == [a.settings.node_id], "A to see D leave")
-        wait_for(lambda: status(a.url)["cluster"]["purgesRunning"] == 0, "A's sweep to finish")
+        eventually(lambda: members(zk, cluster) == {a.settings.node_id}, WAIT_S, "D to leave ZooKeeper")
+        eventually(lambda: status(a.url)["cluster"]["nodes"] == [a.settings.node_id], WAIT_S, "A to see D leave")
+        eventually(lambda: status(a.url)["cluster"]["purgesRunning"] == 0, WAIT_S, "A's sweep to finish")
         assert status(a.url)["cluster"]["lostConnectionsDisconnected"] == 0
         assert read_event(a.event_dir, "disconnect", cid) is None
 
@@ -379,7 +368,7 @@ def test_behind_nginx_a_player_gets_frames_pushed_by_lambdas_on_either_node(
             nginx = start_nginx(binary, conf, stdout=log, stderr=subprocess.STDOUT)
         try:
             lb = f"http://127.0.0.1:{port}"
-            wait_for(lambda: _http_ok(lb + "/@emulator"), "nginx to answer", on_timeout=lambda: (prefix / "nginx.log").read_text())
+            eventually(lambda: _http_ok(lb + "/@emulator"), WAIT_S, "nginx to answer", details=lambda: (prefix / "nginx.log").read_text())
             with connect(f"ws://127.0.0.1:{port}/ws?token=allow:nia") as player:
                 cid = connection_id(player)
                 endpoints: set[str] = set()
@@ -429,7 +418,9 @@ def test_prometheus_finds_every_node_in_zookeeper_and_drops_a_killed_one_without
         def targets() -> dict[str, str]:
             return {t["labels"]["node"]: t["health"] for t in prometheus.active_targets()}
 
-        wait_for(lambda: targets() == {a.settings.node_id: "up", c.node_id: "up"}, "both nodes scraped", on_timeout=lambda: str(targets()))
+        eventually(
+            lambda: targets() == {a.settings.node_id: "up", c.node_id: "up"}, WAIT_S, "both nodes scraped", details=lambda: str(targets())
+        )
         c.proc.kill()
-        wait_for(lambda: targets() == {a.settings.node_id: "up"}, "the killed node's target gone", on_timeout=lambda: str(targets()))
+        eventually(lambda: targets() == {a.settings.node_id: "up"}, WAIT_S, "the killed node's target gone", details=lambda: str(targets()))
         assert zk.exists(f"{cluster.root}/metrics/{c.node_id}") is None

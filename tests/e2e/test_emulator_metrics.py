@@ -4,24 +4,18 @@ and every metric the Grafana dashboard queries is one the emulator exports."""
 from __future__ import annotations
 
 import json
-import re
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.emulator.harness import RunningEmulator, start_emulator
+from tests.support import Samples, dashboard_queries, exported_names, metric_names_in, samples, value
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
-
-DASHBOARD = Path(__file__).resolve().parents[2] / "local" / "observability" / "grafana" / "dashboards" / "quiz.json"
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture(scope="module")
@@ -35,28 +29,6 @@ def scrape(emu: RunningEmulator) -> str:
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/plain")
     return reply.text
-
-
-def samples(text: str) -> Samples:
-    return {(s.name, frozenset(s.labels.items())): s.value for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def value(found: Samples, name: str, **labels: str) -> float:
-    return found.get((name, frozenset(labels.items())), 0.0)
-
-
-def exported_names(text: str) -> set[str]:
-    """Every series name a query could use: the samples, plus the series a described family will have."""
-    names = set()
-    for family in text_string_to_metric_families(text):
-        names.update(s.name for s in family.samples)
-        if family.type == "counter":
-            names.add(family.name + "_total")
-        elif family.type == "histogram":
-            names.update(family.name + suffix for suffix in ("_bucket", "_sum", "_count"))
-        else:
-            names.add(family.name)
-    return names
 
 
 def test_an_http_invocation_an_error_and_a_404_are_counted(emu: RunningEmulator) -> None:
@@ -99,14 +71,15 @@ def test_websocket_connects_messages_and_disconnects_are_counted(emu: RunningEmu
         == 1
     )
 
-    deadline = time.monotonic() + 20  # $disconnect runs after the close; wait for it, never for a duration
-    while True:
-        after = samples(scrape(emu))
-        disconnects = sum(v for (name, _), v in after.items() if name == "emulator_websocket_disconnects_total")
-        if disconnects > sum(v for (name, _), v in before.items() if name == "emulator_websocket_disconnects_total"):
-            break
-        assert time.monotonic() < deadline, "the disconnect was never counted"
-        time.sleep(0.1)
+    def disconnects(found: Samples) -> float:
+        return sum(v for (name, _), v in found.items() if name == "emulator_websocket_disconnects_total")
+
+    def counted() -> Samples | None:
+        found = samples(scrape(emu))
+        return found if disconnects(found) > disconnects(before) else None
+
+    # $disconnect runs after the close; wait for it, never for a duration
+    after = eventually(counted, 20, "the disconnect to be counted", interval=0.1)
     assert (
         value(after, "emulator_websocket_connects_total", result="403") - value(before, "emulator_websocket_connects_total", result="403")
         == 1
@@ -138,28 +111,6 @@ def test_management_posts_count_delivered_and_gone_connections(emu: RunningEmula
 
 
 # ---------------------------------------------------------------------------- the dashboard
-
-PROMQL_WORDS = {
-    # functions, aggregations and keywords that may appear in the dashboard's queries
-    *("sum", "avg", "min", "max", "count", "rate", "irate", "increase", "histogram_quantile", "topk", "bottomk"),
-    *("by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool"),
-    *("clamp_min", "clamp_max", "abs", "delta", "deriv", "time", "vector", "scalar", "label_replace"),
-}
-
-
-def metric_names_in(expr: str) -> set[str]:
-    """The metric names a PromQL expression selects (identifiers that are not functions, labels or keywords)."""
-    expr = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)  # string literals
-    expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
-    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)  # label lists
-    expr = re.sub(r"\[[^\]]*\]", "", expr)  # range durations
-    identifiers = set(re.findall(r"(?<![\w.])[A-Za-z_:][A-Za-z0-9_:]*", expr))
-    return {i for i in identifiers if i not in PROMQL_WORDS}
-
-
-def dashboard_queries() -> list[str]:
-    dashboard = json.loads(DASHBOARD.read_text())
-    return [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
 
 
 def test_metric_name_extraction_sees_through_promql() -> None:

@@ -14,6 +14,7 @@ import pytest
 from local.emulator.runtime import FunctionError, FunctionTimeout, Runtime
 from local.emulator.template import load_application
 from tests.emulator.harness import HERE, TEMPLATE, RunningEmulator, start_emulator
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -129,15 +130,21 @@ Resources:
 """
 
 
+def _answer(client: httpx.Client, path: str) -> object:
+    response = client.get(path)
+    return response.json() if response.status_code == 200 else response.status_code
+
+
 def _poll(client: httpx.Client, path: str, expected: object, timeout: float = 20) -> object:
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        response = client.get(path)
-        last = response.json() if response.status_code == 200 else response.status_code
-        if last == expected:
-            return last
-        time.sleep(0.2)
-    return last
+    """What GET `path` answers once it answers `expected`; the failure shows what it answered instead."""
+    eventually(
+        lambda: _answer(client, path) == expected,
+        timeout,
+        f"GET {path} to answer {expected!r}",
+        interval=0.2,
+        details=lambda: f"it answers {_answer(client, path)!r}",
+    )
+    return expected
 
 
 def test_reload_recycles_workers_on_code_layer_and_template_changes(tmp_path: Path) -> None:

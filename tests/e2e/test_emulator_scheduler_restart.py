@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from tests.emulator.harness import RunningEmulator, start_emulator
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -61,10 +62,8 @@ def test_schedules_due_while_the_emulator_was_down_fire_at_its_restart_and_the_r
         assert kept["received_at"] >= later.timestamp(), "a schedule not yet due keeps its time"
         with pytest.raises(AssertionError, match="no tick event"):
             emu.recorded("tick", "deleted", timeout=1)
-        for name in ("down", "later"):  # ActionAfterCompletion DELETE: fired, then gone, from the store too
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and name in store.read_text():
-                time.sleep(0.05)
+        # ActionAfterCompletion DELETE: fired, then gone, from the store too
+        eventually(lambda: all(name not in store.read_text() for name in ("down", "later")), 10, "both fired schedules to leave the store")
     assert json.loads(store.read_text()) == []
 
 
@@ -80,9 +79,7 @@ def test_a_fired_schedule_without_delete_is_kept_but_never_fires_again_after_a_r
             Target={"Arn": arn, "RoleArn": ROLE, "Input": json.dumps({"name": "kept"})},
         )  # fmt: skip
         emu.recorded("tick", "kept", timeout=10)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not json.loads(store.read_text())[0]["fired"]:
-            time.sleep(0.05)
+        eventually(lambda: json.loads(store.read_text())[0]["fired"], 5, "the store to mark the schedule fired")
     (events / "tick-kept.json").unlink()
     with start_emulator(events, schedule_store=store) as emu:
         assert scheduler(emu).get_schedule(Name="kept")["Name"] == "kept"

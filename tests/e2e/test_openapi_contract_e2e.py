@@ -21,7 +21,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from tests.e2e.conftest import Product
-from tests.e2e.test_quiz_e2e import QUIZ
+from tests.support import QUIZ
 
 pytestmark = pytest.mark.e2e
 

@@ -3,7 +3,6 @@ and the dashboard's queries all name series this real scrape has."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import httpx
@@ -11,8 +10,8 @@ import pytest
 
 from clients.quiz_client import QuizClient
 from tests.e2e.conftest import Product
-from tests.e2e.test_emulator_metrics import dashboard_queries, exported_names, metric_names_in, samples, value
-from tests.e2e.test_quiz_e2e import QUIZ, board_scores
+from tests.support import QUIZ, Samples, board_scores, dashboard_queries, exported_names, metric_names_in, samples, value
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -27,14 +26,13 @@ def test_a_live_answer_shows_up_in_the_kafka_and_leaderboard_delay_metrics(produ
     result = live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")
     live.wait_for("leaderboard", lambda f: board_scores(f).get(ana.user_id) == result["total"])
 
-    deadline = time.monotonic() + 20  # the frame is pushed before the invocation ends; wait for its end, never for a duration
-    while True:
+    def delay_observed() -> tuple[str, Samples] | None:
         text = httpx.get(product.base_url + "/metrics", timeout=20).text
         found = samples(text)
-        if value(found, "emulator_kafka_record_delay_seconds_count", function="LeaderboardFunction") > 0:
-            break
-        assert time.monotonic() < deadline, "no leaderboard delay was observed"
-        time.sleep(0.2)
+        return (text, found) if value(found, "emulator_kafka_record_delay_seconds_count", function="LeaderboardFunction") > 0 else None
+
+    # the frame is pushed before the invocation ends; wait for its end, never for a duration
+    text, found = eventually(delay_observed, 20, "a leaderboard delay to be observed", interval=0.2)
 
     assert value(found, "emulator_websocket_connections_open") >= 1
     assert value(found, "emulator_lambda_invocations_total", function="WsAnswerFunction", outcome="ok") >= 1

@@ -14,9 +14,8 @@ import yaml
 from clients.quiz_client import QuizClient
 from local.stack import REPO
 from tests.e2e.conftest import Product
-from tests.e2e.test_emulator_metrics import dashboard_queries
-from tests.e2e.test_quiz_e2e import QUIZ, board_scores
 from tests.prometheus_support import Prometheus, running_prometheus
+from tests.support import QUIZ, board_scores, dashboard_queries
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from clients.quiz_client import QuizClient
-from tests.e2e.test_quiz_e2e import QUIZ, board_scores
+from tests.support import QUIZ, board_scores
 
 pytestmark = pytest.mark.e2e
 

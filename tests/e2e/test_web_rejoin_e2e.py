@@ -12,9 +12,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import Product
-from tests.e2e.test_web_e2e import Browser, browser, hosting_example_quiz, signed_up
-
-__all__ = ["browser"]  # the fixture, used by name
+from tests.support import Browser, hosting_example_quiz, signed_up
 
 pytestmark = pytest.mark.e2e
 

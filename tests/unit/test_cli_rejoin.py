@@ -15,6 +15,7 @@ from typing import Any, TextIO, cast
 import pytest
 
 from clients import cli
+from clients.terminal import session
 
 WAIT_S = 10.0  # how long a step may take before the test reports it never happened (not a timing check)
 QUIZ_ID = "K7Q2MX"
@@ -143,7 +144,7 @@ def test_the_cli_gives_up_and_says_how_to_rejoin_when_the_server_stays_away() ->
 
 
 def test_the_cli_pings_with_its_quiz_so_the_server_can_notice_a_lost_registration(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "PING_EVERY_S", -1)  # ping on every turn of the loop
+    monkeypatch.setattr(session, "PING_EVERY_S", -1)  # ping on every turn of the loop
     sock = FakeSocket()
     thread, result, _ = play(FakeAccount(sock))
     assert sock.next_sent() == {"action": "join", "quiz_id": QUIZ_ID}
