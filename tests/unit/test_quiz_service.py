@@ -189,3 +189,25 @@ def test_removing_a_player_tells_them_and_stops_their_frames(game: Game) -> None
     assert game.published("score")[-1]["removed"] is True
     assert game.service.belongs(quiz_id, str(ANA.user_id)) is False
     assert game.service.belongs(quiz_id, str(HOST.user_id)) is True
+
+
+def test_a_watching_relay_publishes_a_quiet_quizs_backlog_as_soon_as_the_broker_is_back(game: Game) -> None:
+    game.publisher.down = True
+    game.quiz_with_players(ANA, BEN)  # two score events, never published: the quiz then goes quiet
+    polls: list[float] = []
+
+    def broker_returns_on_the_third_look(seconds: float) -> None:
+        polls.append(seconds)
+        game.publisher.down = len(polls) < 3
+
+    republished = game.service.relay(older_than_s=0, budget_s=30, watch_s=0.5, poll_s=0.001, sleep=broker_returns_on_the_third_look)
+    assert republished == 2 and game.store.published == set(game.store.outbox)
+    assert sorted(e["display_name"] for e in game.published("score")) == ["Ana", "Ben"]
+
+
+def test_a_relay_without_watch_gives_up_at_once_while_the_broker_is_down(game: Game) -> None:
+    game.publisher.down = True
+    game.quiz_with_players(ANA)
+    slept: list[float] = []
+    assert game.service.relay(older_than_s=0, budget_s=30, sleep=slept.append) == 0
+    assert slept == [] and game.store.published == set()

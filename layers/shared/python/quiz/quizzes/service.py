@@ -314,20 +314,37 @@ class QuizService:
             log.info("drained %d of %d unpublished outbox row(s) after a successful publish", acked, claimed)
         return acked
 
-    def relay(self, *, older_than_s: float = 5.0, limit: int = 500, budget_s: float = 30.0) -> int:
-        """Republish outbox rows left unpublished (a crash between commit and publish), batch after
-        batch until none is left, the broker stops acknowledging, or the time budget is spent."""
-        deadline = time.monotonic() + budget_s
+    def relay(
+        self,
+        *,
+        older_than_s: float = 5.0,
+        limit: int = 500,
+        budget_s: float = 30.0,
+        watch_s: float = 0.0,
+        poll_s: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> int:
+        """Republish outbox rows left unpublished (a crash between commit and publish, a broker outage),
+        batch after batch until none is left or the time budget is spent.
+
+        With `watch_s`, keep looking every `poll_s` for that long even when nothing is pending or the
+        broker does not acknowledge yet: a quiz that went quiet during a broker outage then reaches its
+        board within seconds of the broker's return, not at the next scheduled run (the schedule's
+        minute is the shortest EventBridge rate)."""
+        started = time.monotonic()
+        deadline = started + budget_s
+        watch_until = min(deadline, started + watch_s)
         republished = 0
         while time.monotonic() < deadline:
             pending = self.store.pending_outbox(older_than_s=older_than_s, limit=limit)
-            if not pending:
-                break
-            acked = self._publisher.publish(pending)
+            acked = self._publisher.publish(pending) if pending else []
             self.store.mark_published(acked)
             republished += len(acked)
-            if len(acked) < len(pending):
-                break  # the broker is struggling: the next scheduled run takes over
+            if pending and len(acked) == len(pending):
+                continue  # maybe more behind this batch
+            if time.monotonic() + poll_s >= watch_until:
+                break  # nothing left (or the broker is struggling) and no time to watch: the next run takes over
+            sleep(poll_s)
         self.store.prune_outbox()
         return republished
 
