@@ -2,7 +2,7 @@
 
 The backstop, not the usual path: after a broker outage the first successful publish of any container
 drains the backlog (`QuizService.drain_backlog`); the relay heals what no later publish reached (a
-container that died, a quiz that went quiet). Scheduled every minute with `watch_s: 50`, one run keeps
+container that died, a quiz that went quiet). Scheduled every minute with `watch_s: 45`, one run keeps
 looking every 2 s for most of its minute, so a backlog left by a broker outage is published within
 seconds of the broker's return even when no new answer comes to drain it."""
 
@@ -16,7 +16,7 @@ from quiz.observability import traced_handler
 
 @traced_handler("OutboxRelayFunction", trigger="timer")
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    budget_s = max(1.0, context.get_remaining_time_in_millis() / 1000 - 5)  # leave time to return
+    budget_s = max(1.0, context.get_remaining_time_in_millis() / 1000 - 10)  # leave time for a last publish and the return
     relayed = quiz_service().relay(
         older_than_s=float(event.get("older_than_s", 5)), budget_s=budget_s, watch_s=float(event.get("watch_s", 0))
     )

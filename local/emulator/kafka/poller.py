@@ -43,6 +43,7 @@ log = logging.getLogger("local.emulator.kafka_esm")
 # heartbeat thread keeps the session alive.
 SESSION_TIMEOUTS_MS = (3000, 6000)
 HEARTBEAT_INTERVAL_MS = 1000
+RECONNECT_BACKOFF_MAX_MS = 1000  # the longest pause between reconnects to a broker that went away
 
 
 class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
@@ -163,6 +164,9 @@ class Poller:
                         "client_id": f"lambda-esm-{self.function_name}",
                         "session_timeout_ms": self._sessions_ms[0],
                         "heartbeat_interval_ms": min(HEARTBEAT_INTERVAL_MS, self._sessions_ms[0] // 3),
+                        # A broker that restarts is found again within a second (kafka-python backs off
+                        # up to 30 s by default, which alone kept boards frozen that long after Kafka returned).
+                        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
                         **self._consumer_config,
                     },
                 )

@@ -39,6 +39,9 @@ class KafkaTicker:
                 max_block_ms=ms,
                 bootstrap_timeout_ms=ms,
                 client_id="quiz-leaderboard-ticker",
+                # A warm container finds a restarted broker within a second, not after kafka-python's
+                # default back-off of up to 30 s (answers would wait in the outbox all that time).
+                reconnect_backoff_max_ms=1000,
                 security_protocol=self._security_protocol,
             )
         return self._producer

@@ -83,6 +83,9 @@ class KafkaScorePublisher:
                 max_block_ms=connect_ms,
                 bootstrap_timeout_ms=connect_ms,
                 client_id="quiz-answers",
+                # A warm container finds a restarted broker within a second, not after kafka-python's
+                # default back-off of up to 30 s (answers would wait in the outbox all that time).
+                reconnect_backoff_max_ms=1000,
                 security_protocol=self._security_protocol,
             )
         return self._producer
