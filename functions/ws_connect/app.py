@@ -12,6 +12,7 @@ from quiz.errors import PayloadOverLimit, QuizError
 from quiz.observability import traced_handler
 
 ACTIONS = ["join", "answer", "ping"]
+NOT_JSON = object()
 
 
 def _frame(body: dict[str, Any], status: int = 200) -> dict[str, Any]:
@@ -54,12 +55,28 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _default(event: dict[str, Any]) -> dict[str, Any]:
     """A frame no route took. One that the gateway could not select on because it is past the payload
-    limits (nested too deep, a huge integer) is told so; anything else names the actions."""
+    limits (nested too deep, a huge integer) is told so; anything else is told what was wrong with it
+    and which actions there are."""
+    frame: Any = NOT_JSON
     if not event.get("isBase64Encoded"):
         try:
-            payload.loads(event.get("body") or "{}", what="frame")
+            frame = payload.loads(event.get("body") or "{}", what="frame")
         except PayloadOverLimit as exc:
             return _frame(exc.to_frame())
         except QuizError:
             pass  # not JSON: an unknown action like any other
-    return _frame({"type": "error", "code": "unknown_action", "message": "send a JSON frame with an 'action'", "actions": ACTIONS})
+    return _frame({"type": "error", "code": "unknown_action", "message": unknown_action_message(event, frame), "actions": ACTIONS})
+
+
+def unknown_action_message(event: dict[str, Any], frame: Any) -> str:
+    """What was wrong with this frame, and what to send instead."""
+    choices = ", ".join(repr(a) for a in ACTIONS)
+    if event.get("isBase64Encoded"):
+        return f"binary frames are not understood: send a JSON text frame with an 'action' ({choices})"
+    if frame is NOT_JSON:
+        return f"the frame is not JSON: send a JSON object with an 'action' ({choices})"
+    if not isinstance(frame, dict):
+        return f"the frame is JSON but not an object: send a JSON object with an 'action' ({choices})"
+    if "action" not in frame:
+        return f"the frame has no 'action': add one of {choices}"
+    return f"there is no action {str(frame['action'])[:40]!r}: send one of {choices}"
