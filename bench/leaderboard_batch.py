@@ -38,7 +38,7 @@ from quiz.leaderboard.adapters.postgres import PostgresStandings
 from quiz.leaderboard.adapters.redis_store import RedisLeaderboard
 from quiz.leaderboard.domain import ScoreEvent
 from quiz.leaderboard.service import LeaderboardService, Pacing
-from quiz.realtime.adapters.redis_registry import ConnectionRegistry
+from quiz.realtime.adapters.redis_registry import RedisQuizConnections
 from quiz.realtime.broadcaster import Broadcaster
 from quiz.realtime.ports import Message
 
@@ -78,7 +78,7 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def seed(r: redis.Redis, board: RedisLeaderboard, registry: ConnectionRegistry, quiz_id: str, players: int) -> list[str]:
+def seed(r: redis.Redis, board: RedisLeaderboard, registry: RedisQuizConnections, quiz_id: str, players: int) -> list[str]:
     """A board and a room of `players`, written straight into Redis in chunks."""
     users = [str(uuid.UUID(int=random.getrandbits(128))) for _ in range(players)]
     start = datetime.now(UTC) - timedelta(hours=1)
@@ -107,7 +107,7 @@ def seed(r: redis.Redis, board: RedisLeaderboard, registry: ConnectionRegistry, 
 def run_room(r: redis.Redis, database_url: str, players: int, batches: int, events: int) -> RoomResult:
     quiz_id = f"BENCH{uuid.uuid4().hex[:6].upper()}"
     board = RedisLeaderboard(r)
-    registry = ConnectionRegistry(r)
+    registry = RedisQuizConnections(r)
     delivery = CountingDelivery()
     service = LeaderboardService(
         board, PostgresStandings(db.pool(database_url)), Broadcaster(registry, delivery), pacing=Pacing(1, 10**9), sleep=lambda s: None

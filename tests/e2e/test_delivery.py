@@ -14,7 +14,7 @@ import redis
 from websockets.sync.client import ClientConnection, connect
 
 from quiz.realtime.adapters.management_api import ManagementApiDelivery
-from quiz.realtime.adapters.redis_registry import ConnectionRegistry, Membership
+from quiz.realtime.adapters.redis_registry import Membership, RedisQuizConnections
 from quiz.realtime.fanout import BadSlice, Slice, SliceSender
 from tests.emulator.harness import RunningEmulator, start_emulator
 
@@ -88,7 +88,7 @@ def test_a_large_room_on_aws_is_sharded_across_fan_out_invocations(emu: RunningE
     shards = RecordingShards()
     delivery = ManagementApiDelivery(emu.url + "/dev", client=CountingClient(emu.url + "/dev"), shards=shards, shard_size=2)
     delivery._batch, _ = {}, delivery._probed.set()
-    registry = ConnectionRegistry(redis.Redis.from_url(redis_url))
+    registry = RedisQuizConnections(redis.Redis.from_url(redis_url))
     with ExitStack() as stack:
         sockets = open_sockets(emu, stack, 5)
         ids = [cid for cid, _ in sockets]

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from quiz.leaderboard.domain import QuizPush
-from quiz.realtime.adapters.redis_registry import ConnectionRegistry, Membership
+from quiz.realtime.adapters.redis_registry import Membership, RedisQuizConnections
 from quiz.realtime.broadcaster import Broadcaster
 from quiz.realtime.ports import Message
 
@@ -36,7 +36,7 @@ class RecordingDelivery:
         return [json.loads(data) for call in self.calls for ids, data in call if connection_id in ids]
 
 
-class CountingRegistry(ConnectionRegistry):
+class CountingRegistry(RedisQuizConnections):
     def __init__(self, client: redis.Redis) -> None:
         super().__init__(client)
         self.full_reads = 0
@@ -51,7 +51,7 @@ def registry(redis_url: str) -> CountingRegistry:
     return CountingRegistry(redis.Redis.from_url(redis_url))
 
 
-def seat(registry: ConnectionRegistry, quiz_id: str, user_id: str) -> str:
+def seat(registry: RedisQuizConnections, quiz_id: str, user_id: str) -> str:
     connection_id = uuid.uuid4().hex[:12] + "="
     registry.add(Membership(connection_id, quiz_id, user_id))
     return connection_id

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from quiz.auth.tokens import TokenService
     from quiz.leaderboard.service import LeaderboardService
     from quiz.quizzes.service import QuizService
-    from quiz.realtime.adapters.redis_registry import ConnectionRegistry
+    from quiz.realtime.adapters.redis_registry import RedisQuizConnections
     from quiz.realtime.broadcaster import Broadcaster
     from quiz.realtime.fanout import SliceSender
     from quiz.realtime.session import QuizSessions
@@ -48,10 +48,10 @@ def redis_client() -> redis.Redis:
 
 
 @cache
-def connections() -> ConnectionRegistry:
-    from quiz.realtime.adapters.redis_registry import ConnectionRegistry
+def connections() -> RedisQuizConnections:
+    from quiz.realtime.adapters.redis_registry import RedisQuizConnections
 
-    return ConnectionRegistry(redis_client())
+    return RedisQuizConnections(redis_client())
 
 
 # ------------------------------------------------------------------ User service

@@ -23,8 +23,10 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-class ConnectionRegistry:
-    """Connections watching each quiz (Redis hash per quiz)."""
+class RedisQuizConnections:
+    """Which connections follow which quiz (a Redis hash per quiz, and each connection's membership): the
+    quiz's own view, the `Connections` port. Not the emulator's `ConnectionRegistry`, which is API
+    Gateway's table of open sockets and their owner nodes."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._r = client
