@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from local.emulator.runtime import InitGate, default_init_concurrency
+from local.emulator.init_gate import InitGate, default_init_concurrency
 
 
 def _until(check: Callable[[], bool]) -> None:
