@@ -60,7 +60,9 @@ def openapi_document(app: Application, server_url: str) -> dict[str, Any]:
             "title": api_title(app),
             "version": "local",
             "description": "The HTTP API as the template declares it (served by the local emulator). The WebSocket API: "
-            "[/asyncapi.yaml](/asyncapi.yaml) (AsyncAPI 3.0) and [/docs/websocket](/docs/websocket).",
+            "[/asyncapi.yaml](/asyncapi.yaml) (AsyncAPI 3.0) and [/docs/websocket](/docs/websocket).\n\n"
+            "Unknown fields: a field a request body does not define is ignored and changes nothing; every defined "
+            "field is validated. Responses may gain fields over time: ignore the ones you do not know.",
         },
         "servers": [{"url": server_url}],
         "paths": paths,

@@ -243,3 +243,23 @@ def test_the_asyncapi_document_is_served_beside_the_openapi_one_and_linked_from_
     assert {"join", "answer", "ping"} <= set(document["channels"]["quiz"]["messages"])
     page = httpx.get(product.base_url + "/docs", timeout=10).text
     assert 'href="/asyncapi.yaml"' in page
+
+
+def test_unknown_fields_are_ignored_and_change_nothing_as_documented(product: Product) -> None:
+    """The documented policy (OpenAPI info, docs/websocket.md): fields a request does not define are
+    ignored, over HTTP and over the WebSocket; the defined ones still count."""
+    doc = httpx.get(product.base_url + "/openapi.json", timeout=10).json()
+    assert "Unknown fields" in doc["info"]["description"]
+    w = Walk(product.base_url)
+    try:
+        host = w.signup("Host")
+        draft = {**QUIZ, "colour": "red", "host_id": "someone-else"}
+        created = w.call("POST", "/quizzes", host, json=draft)
+        assert created.status_code == 201, created.text
+        quiz = w.call("GET", "/quizzes/{quiz_id}", host, path={"quiz_id": created.json()["quiz_id"]}).json()
+        assert "colour" not in quiz and quiz["host_id"] != "someone-else" and quiz["title"] == QUIZ["title"]
+        me = w.call("PATCH", "/users/me", host, json={"display_name": "Hana", "role": "admin"})
+        assert me.status_code == 200, me.text
+        assert me.json().get("user", me.json())["role"] == "player", "a role in the body is not a way to become admin"
+    finally:
+        w.http.close()
