@@ -2,7 +2,7 @@
 
 The backstop, not the usual path: after a broker outage the first successful publish of any container
 drains the backlog (`QuizService.drain_backlog`); the relay heals what no later publish reached (a
-container that died, a quiz that went quiet). Scheduled every minute with `watch_s: 45`, one run keeps
+container that died, a quiz that went quiet). Scheduled every minute with `watch_s: 55`, one run keeps
 looking every 2 s for most of its minute, so a backlog left by a broker outage is published within
 seconds of the broker's return even when no new answer comes to drain it."""
 

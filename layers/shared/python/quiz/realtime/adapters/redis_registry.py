@@ -11,6 +11,8 @@ entries when nobody joined or left).
 
 from __future__ import annotations
 
+import time
+
 import redis
 
 from quiz.errors import DependencyUnavailable
@@ -90,6 +92,9 @@ class RedisQuizConnections:
             raise DependencyUnavailable("the connection registry is unavailable; retry") from exc
 
     def _changed(self, pipe: redis.client.Pipeline, quiz_id: str) -> None:
+        # A counter that Redis lost (a flush) starts again from the clock, never from 1: a reader's copy
+        # of the room taken at an old value can then never match a new room by accident.
+        pipe.set(self.version_key(quiz_id), time.time_ns() // 1000, nx=True)
         pipe.incr(self.version_key(quiz_id))
         pipe.expire(self.version_key(quiz_id), MAX_CONNECTION_S)
 
