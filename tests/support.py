@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import ClientConnection, connect
 
-from clients.quiz_client import Frame, LiveSession
+from clients.quiz_client import Frame, LiveSession, QuizClient
 from local.product import free_port
 from tests.asyncapi_check import FrameContract
 from tests.waiting import eventually
@@ -47,6 +47,19 @@ DASHBOARD = Path(__file__).resolve().parents[1] / "local" / "observability" / "g
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def one_live_answer(host: QuizClient, player: QuizClient) -> tuple[str, LiveSession]:
+    """A quiz of QUIZ's with one player on the WebSocket who answers question 1 and sees it on the board:
+    every path of the product ran once (HTTP, WebSocket, Kafka, the leaderboard push)."""
+    quiz_id = str(host.create_quiz(QUIZ)["quiz_id"])
+    live = player.live()
+    live.request({"action": "join", "quiz_id": quiz_id}, expect="joined")
+    host.host(quiz_id, "start")
+    live.wait_for("question_opened")
+    result = live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")
+    live.wait_for("leaderboard", lambda f: board_scores(f).get(player.user_id) == result["total"])
+    return quiz_id, live
 
 
 def samples(text: str) -> Samples:

@@ -10,21 +10,14 @@ import pytest
 
 from clients.quiz_client import QuizClient
 from tests.e2e.conftest import Product
-from tests.support import QUIZ, Samples, board_scores, dashboard_queries, exported_names, metric_names_in, samples, value
+from tests.support import Samples, dashboard_queries, exported_names, metric_names_in, one_live_answer, samples, value
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
 
 def test_a_live_answer_shows_up_in_the_kafka_and_leaderboard_delay_metrics(product: Product, player: Callable[[str], QuizClient]) -> None:
-    host, ana = player("Host"), player("Ana")
-    quiz_id = host.create_quiz(QUIZ)["quiz_id"]
-    live = ana.live()
-    live.request({"action": "join", "quiz_id": quiz_id}, expect="joined")
-    host.host(quiz_id, "start")
-    live.wait_for("question_opened")
-    result = live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")
-    live.wait_for("leaderboard", lambda f: board_scores(f).get(ana.user_id) == result["total"])
+    _, live = one_live_answer(player("Host"), player("Ana"))
 
     def delay_observed() -> tuple[str, Samples] | None:
         text = httpx.get(product.base_url + "/metrics", timeout=20).text

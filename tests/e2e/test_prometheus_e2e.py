@@ -15,7 +15,7 @@ from clients.quiz_client import QuizClient
 from local.stack import REPO
 from tests.e2e.conftest import Product
 from tests.prometheus_support import Prometheus, running_prometheus
-from tests.support import QUIZ, board_scores, dashboard_queries
+from tests.support import dashboard_queries, one_live_answer
 
 pytestmark = pytest.mark.e2e
 
@@ -66,14 +66,8 @@ def test_threshold_stripping_keeps_the_watched_quantity() -> None:
 def test_every_dashboard_and_rule_expression_returns_data_after_a_short_quiz(
     product: Product, prometheus: Prometheus, player: Callable[[str], QuizClient]
 ) -> None:
-    host, ana = player("Host"), player("Ana")
-    quiz_id = host.create_quiz(QUIZ)["quiz_id"]
-    live = ana.live()
-    live.request({"action": "join", "quiz_id": quiz_id}, expect="joined")
-    host.host(quiz_id, "start")
-    live.wait_for("question_opened")
-    result = live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")
-    live.wait_for("leaderboard", lambda f: board_scores(f).get(ana.user_id) == result["total"])
+    host = player("Host")
+    quiz_id, live = one_live_answer(host, player("Ana"))
     host.call("GET", f"/quizzes/{quiz_id}/leaderboard")  # an HTTP request too
     live.close()  # and a player leaving
 

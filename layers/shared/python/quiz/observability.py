@@ -221,7 +221,13 @@ def batch_parent(links: list[Link]) -> otel_context.Context | None:
 def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Mapping[str, Any] | None = None) -> Any:
     """A child span of whatever is current (the invocation's span), for one step of a handler's work:
     `with span("answer transaction", attributes={"db.system": "postgresql"}):`."""
-    return tracer_provider().get_tracer(TRACER_NAME).start_as_current_span(name, kind=kind, attributes=dict(attributes or {}))
+    return _tracer().start_as_current_span(name, kind=kind, attributes=dict(attributes or {}))
+
+
+@functools.cache
+def _tracer() -> trace.Tracer:
+    """The container's tracer, got once: `span()` runs on the answer and push paths."""
+    return tracer_provider().get_tracer(TRACER_NAME)
 
 
 def _parent(event: Any, trigger: str, links: list[Link] | None = None) -> otel_context.Context | None:
