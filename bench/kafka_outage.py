@@ -45,7 +45,7 @@ from quiz.quizzes.service import QuizService
 QUIZ = {
     "title": "outage",
     "questions": [
-        {"kind": "multiple_choice", "prompt": "?", "choices": ["a", "b"], "correct_choice": 0, "time_limit_s": 300, "points": 100}
+        {"kind": "multiple_choice", "prompt": "?", "choices": ["a", "b"], "correct_choice": 0, "time_limit_ms": 300000, "points": 100}
     ],
 }
 

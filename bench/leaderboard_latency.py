@@ -8,14 +8,14 @@ per player and join, start. For every question each player answers once at a ran
 Per answer:
 
     t_ack    arrival of the acknowledgement at that player (the `answer_result` frame or the HTTP reply)
-    t_board  arrival, at that same player, of the first frame that shows the player's new total:
+    t_board  arrival, at that same player, of the first frame that shows the player's new score:
                "leaderboard"  the quiz's `leaderboard` frame listing the player at the new score, or,
                               when the player is not in the top N it shows,
                "your_rank"    the player's own `your_rank` frame carrying the new score
     delay    t_board - t_ack
 
 A wrong answer leaves the total unchanged, so no frame can show it: those are counted, not timed.
-An answer whose new total is not shown within `--reflect-timeout` is "missed".
+An answer whose new score is not shown within `--reflect-timeout` is "missed".
 
 Everything is bounded: answers (`--max-answers`), each wait, and the whole run (`--time-limit`, after
 which the tool interrupts itself and cleans up). By default it starts its own emulator (own Kafka topic,

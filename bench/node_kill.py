@@ -55,8 +55,22 @@ FUNCTION = "LeaderboardFunction"
 def quiz(questions: int) -> dict[str, Any]:
     # Question 1 is worth little and the later ones much: a question-2 score is above any question-1 total,
     # so a frame showing one can only have come after the kill.
-    first = {"kind": "multiple_choice", "prompt": "warm-up", "choices": ["a", "b"], "correct_choice": 0, "time_limit_s": 300, "points": 100}
-    later = {"kind": "multiple_choice", "prompt": "after", "choices": ["a", "b"], "correct_choice": 0, "time_limit_s": 300, "points": 1000}
+    first = {
+        "kind": "multiple_choice",
+        "prompt": "warm-up",
+        "choices": ["a", "b"],
+        "correct_choice": 0,
+        "time_limit_ms": 300000,
+        "points": 100,
+    }
+    later = {
+        "kind": "multiple_choice",
+        "prompt": "after",
+        "choices": ["a", "b"],
+        "correct_choice": 0,
+        "time_limit_ms": 300000,
+        "points": 1000,
+    }
     return {"title": "node kill", "questions": [first] + [dict(later, prompt=f"after {i}") for i in range(questions - 1)]}
 
 
@@ -106,7 +120,7 @@ class Player:
         self.live: LiveSession | None = None
         self.connection_id = ""
         self.node = 0
-        self.total = 0
+        self.score = 0
         self.result: dict[str, Any] = {}
 
     def seat(self, quiz_id: str, cluster: ProductCluster, store: redis.Redis) -> None:
@@ -140,7 +154,7 @@ class Player:
                 continue
             self.result.update(rejoined_s=round(time.monotonic() - t0, 3), tries=tries)
             me = joined.get("me") or {}
-            self.result.update(score=me.get("score"), score_kept=me.get("score") == self.total)
+            self.result.update(score=me.get("score"), score_kept=me.get("score") == self.score)
             self.live = session
             try:
                 at, _ = session.wait_for_timed("leaderboard", timeout=max(0.5, deadline - time.monotonic()))
@@ -167,15 +181,15 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         for p in players[:-1]:
             assert p.live is not None
             p.live.wait_for("question_opened", timeout=30)
-            p.total = p.live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")[
-                "total"
+            p.score = p.live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")[
+                "score"
             ]
         # The last answer tells which node's mapping consumes the quiz's partition.
         before = {port: metric(n.url, "records_processed_total") or 0.0 for port, n in cluster.nodes.items()}
         last = players[-1]
         assert last.live is not None
-        last.total = last.live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")[
-            "total"
+        last.score = last.live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")[
+            "score"
         ]
 
         def consumer() -> int | None:
@@ -194,7 +208,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             f":{survivor} holds {len(bystanders)}; killing :{victim_node}",
             flush=True,
         )
-        top = max(p.total for p in players)  # any score above this was earned after the kill
+        top = max(p.score for p in players)  # any score above this was earned after the kill
         board: dict[str, float] = {}
         board_seen = threading.Event()
 

@@ -55,7 +55,7 @@ QUIZ: dict[str, Any] = {
             "prompt": "'Give up' means?",
             "choices": ["surrender", "donate"],
             "correct_choice": 0,
-            "time_limit_s": 30,
+            "time_limit_ms": 30000,
         }
     ],
 }
@@ -152,7 +152,7 @@ async def storm(product: LocalProduct, tokens: list[str], quiz_id: str, timeout_
                             outcome.server_error, outcome.failure = True, "ws_internal_server_error"
                             return outcome
                         elif frame.get("type") == "error":
-                            outcome.failure = f"ws_error:{frame.get('code')}"
+                            outcome.failure = f"ws_error:{frame.get('error', {}).get('code')}"
                             return outcome
                     board = await api.get(f"/quizzes/{quiz_id}/leaderboard", headers={"authorization": f"Bearer {token}"})
                     outcome.board_status = board.status_code

@@ -145,7 +145,7 @@ def cmd_host(account: Account, args: argparse.Namespace, inp: TextIO, out: TextI
             me=account.user_id,
             send=send,
             act=lambda action, from_question_id: account.call(lambda c: c.host(pin, action, from_question_id=from_question_id)),
-            roster=lambda: account.call(lambda c: list(c.call("GET", f"/quizzes/{pin}/participants")["participants"])),
+            roster=lambda: account.call(lambda c: list(c.call("GET", f"/quizzes/{pin}/players")["players"])),
         )
 
     return run_live(account, screen_for, inp, out)

@@ -203,7 +203,7 @@ class LiveSession:
                     if f.get("type") == kind and (request_id is None or f.get("request_id") == request_id):
                         del self._backlog[i]
                         if kind == "error":
-                            raise ApiError(400, {"error": f})
+                            raise ApiError(400, {"error": f.get("error", {})})  # the very object an HTTP body carries
                         return f
             remaining = deadline - time.monotonic()
             if remaining <= 0:

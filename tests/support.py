@@ -28,11 +28,11 @@ QUIZ: dict[str, Any] = {
     "title": "Phrasal verbs",
     "questions": [
         {"kind": "multiple_choice", "prompt": "'Give up' means?", "choices": ["surrender", "donate", "lift"], "correct_choice": 0,
-         "time_limit_s": 30, "points": 1000},
+         "time_limit_ms": 30000, "points": 1000},
         {"kind": "typed", "prompt": "Put off = ? (one word)", "accepted_answers": ["postpone", "delay"], "typo_tolerance": 1,
-         "time_limit_s": 30, "points": 1000},
+         "time_limit_ms": 30000, "points": 1000},
         {"kind": "multiple_choice", "prompt": "'Run out of' means?", "choices": ["have none left", "escape"], "correct_choice": 0,
-         "time_limit_s": 5, "points": 1000},
+         "time_limit_ms": 5000, "points": 1000},
     ],
 }  # fmt: skip
 
@@ -58,7 +58,7 @@ def one_live_answer(host: QuizClient, player: QuizClient) -> tuple[str, LiveSess
     host.host(quiz_id, "start")
     live.wait_for("question_opened")
     result = live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")
-    live.wait_for("leaderboard", lambda f: board_scores(f).get(player.user_id) == result["total"])
+    live.wait_for("leaderboard", lambda f: board_scores(f).get(player.user_id) == result["score"])
     return quiz_id, live
 
 

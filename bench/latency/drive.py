@@ -1,5 +1,5 @@
 """The quiz the benchmark plays: players sign up, join over WebSockets, answer each question at a random
-moment, and each answer is timed until its player sees the new total."""
+moment, and each answer is timed until its player sees the new score."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def quiz_document(questions: int, time_limit_s: int) -> dict[str, Any]:
         "title": "Leaderboard latency benchmark",
         "questions": [
             {"kind": "multiple_choice", "prompt": f"Benchmark question {i + 1}?", "choices": CHOICES, "correct_choice": 0,
-             "time_limit_s": time_limit_s, "points": 1000}
+             "time_limit_ms": time_limit_s * 1000, "points": 1000}
             for i in range(questions)
         ],
     }  # fmt: skip
@@ -103,7 +103,7 @@ def _answer(player: Player, quiz_id: str, record: AnswerRecord, choice: int, tim
             record.t_sent = time.monotonic()
             result = player.client.answer(quiz_id, record.question, choice, str(uuid.uuid4()))
             record.t_ack = time.monotonic()
-        record.correct, record.points, record.total = bool(result["correct"]), int(result["points"]), int(result["total"])
+        record.correct, record.points, record.score = bool(result["correct"]), int(result["points"]), int(result["score"])
     except (ApiError, TimeoutError, ConnectionError, httpx.HTTPError, KeyError) as exc:
         record.error = f"{type(exc).__name__}: {exc}"[:200]
 

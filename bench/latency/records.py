@@ -22,7 +22,7 @@ class AnswerRecord:
     scheduled_s: float  # offset into the question at which the player meant to answer
     correct: bool = False
     points: int = 0
-    total: int = 0
+    score: int = 0
     t_sent: float = 0.0
     t_ack: float = 0.0
     error: str | None = None
@@ -35,7 +35,7 @@ class AnswerRecord:
 
     @property
     def measure(self) -> str | None:
-        """Which frame showed the new total: the leaderboard when the player is in its top N, else your_rank."""
+        """Which frame showed the new score: the leaderboard when the player is in its top N, else your_rank."""
         if self.t_leaderboard is not None:
             return "leaderboard"
         if self.t_your_rank is not None:
@@ -60,7 +60,7 @@ class AnswerRecord:
             "via": self.via,
             "correct": self.correct,
             "points": self.points,
-            "total": self.total,
+            "score": self.score,
             "ack_ms": round((self.t_ack - self.t_sent) * 1000, 2) if self.error is None else None,
             "measure": self.measure if self.changes_total else None,
             "delay_ms": ms(self.t_board) if self.changes_total else None,
@@ -96,14 +96,14 @@ def find_reflection(record: AnswerRecord, frames: Sequence[tuple[float, Frame]],
     """Fill in t_leaderboard / t_your_rank from a player's frames (in arrival order).
 
     Frames that arrived before the answer was sent cannot show it. Totals only grow (one answer per
-    question, questions one after another), so a frame carrying exactly the new total shows this answer."""
+    question, questions one after another), so a frame carrying exactly the new score shows this answer."""
     for at, frame in frames:
         if at < record.t_sent:
             continue
         kind = frame.get("type")
-        if kind == "leaderboard" and record.t_leaderboard is None and _board_score(frame, user_id) == record.total:
+        if kind == "leaderboard" and record.t_leaderboard is None and _board_score(frame, user_id) == record.score:
             record.t_leaderboard = at
-        elif kind == "your_rank" and record.t_your_rank is None and frame.get("score") == record.total:
+        elif kind == "your_rank" and record.t_your_rank is None and frame.get("score") == record.score:
             record.t_your_rank = at
         if record.t_leaderboard is not None and record.t_your_rank is not None:
             return

@@ -121,7 +121,7 @@ def table(results: Sequence[RunResult]) -> str:
             f"{r.players:>7} {r.answers:>7} {r.timed:>5} {f(r.p50_ms):>6} {f(r.p90_ms):>6} {f(r.p99_ms):>6} {f(r.max_ms):>6} "
             f"{r.missed:>6} {r.failed:>6} {r.frames_per_connection_per_s:>13.2f}  {r.by_measure['leaderboard']}/{r.by_measure['your_rank']}"
         )
-    lines.append("delay = first frame showing the new total at the answering player − its acknowledgement, in ms")
+    lines.append("delay = first frame showing the new score at the answering player − its acknowledgement, in ms")
     return "\n".join(lines)
 
 
@@ -176,10 +176,10 @@ def _plot(results: Sequence[RunResult], path: Path) -> None:
                 weights=[1 / len(all_d)] * len(all_d),
                 label=f"{r.players} players (n={len(all_d)}, missed {r.missed})",
             )
-    cdf.set(xlabel="answer acknowledged → new total on screen (ms)", ylabel="fraction of answers", title="Latency CDF by measure")
+    cdf.set(xlabel="answer acknowledged → new score on screen (ms)", ylabel="fraction of answers", title="Latency CDF by measure")
     cdf.grid(alpha=0.3)
     cdf.legend(fontsize=8)
-    hist.set(xlabel="delay (ms)", ylabel="share of answers", title="Delay histogram (first frame showing the new total)")
+    hist.set(xlabel="delay (ms)", ylabel="share of answers", title="Delay histogram (first frame showing the new score)")
     hist.grid(alpha=0.3)
     hist.legend(fontsize=8)
     fig.tight_layout()

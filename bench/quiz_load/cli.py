@@ -6,7 +6,7 @@
 Per scenario: a bare websockets fan-out ceiling (N sockets, M leaderboard-sized frames); players seeded
 (bench/quiz_load/seeding.py), connected and joined (timed); quizzes started; every player answers each
 question once at a random moment within `--spread` s of `question_opened`; per answer the
-acknowledgement and the first frame showing the new total; `question_closed` after each deadline; then
+acknowledgement and the first frame showing the new score; `question_closed` after each deadline; then
 the product's fan-out through the management API's batch extension. Results:
 bench/results/quiz_load-<UTC timestamp>.json and .png, and a table on stdout.
 """
@@ -60,7 +60,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--correct-rate", type=float, default=0.7, help="share of right answers (default: 0.7)")
     p.add_argument("--answer-via", choices=["ws", "http", "mixed"], default="ws", help="how players answer (default: ws)")
     p.add_argument("--question-time", type=int, default=None, help="each question's time limit, s (default: spread + 6, at least 5)")
-    p.add_argument("--reflect-timeout", type=float, default=30.0, help="s to wait for a new total to show before it is missed")
+    p.add_argument("--reflect-timeout", type=float, default=30.0, help="s to wait for a new score to show before it is missed")
     p.add_argument("--request-timeout", type=float, default=30.0, help="s to wait for any reply (join, answer, host action)")
     p.add_argument("--close-timeout", type=float, default=15.0, help="s after a deadline to wait for question_closed")
     p.add_argument("--connect-concurrency", type=int, default=200, help="connect+join handshakes in flight at once (default: 200)")

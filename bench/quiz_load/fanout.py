@@ -46,7 +46,7 @@ def probe_frame(seq: int, participants: int) -> str:
     top = [
         {"rank": r, "user_id": str(uuid.UUID(int=r)), "display_name": f"Load player {r:05d}", "score": 100_000 - r} for r in range(1, 11)
     ]
-    frame = {"type": "bench_probe", "quiz_id": "BENCH1", "seq": seq, "participants": participants, "top": top,
+    frame = {"type": "bench_probe", "quiz_id": "BENCH1", "seq": seq, "player_count": participants, "top": top,
              "server_time": "2025-05-01T10:00:36.512+00:00"}  # fmt: skip
     return json.dumps(frame)
 

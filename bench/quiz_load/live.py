@@ -40,11 +40,11 @@ class AnswerRecord:
     t_ack: float | None = None
     correct: bool = False
     points: int = 0
-    total: int = 0
+    score: int = 0
     error: str | None = None  # error code (answer refused) or exception (request failed)
     refused: bool = False  # the server answered with an error frame / 4xx
     t_board: float | None = None
-    board_frame: str | None = None  # "leaderboard" or "your_rank": which frame showed the new total first
+    board_frame: str | None = None  # "leaderboard" or "your_rank": which frame showed the new score first
 
     @property
     def changes_total(self) -> bool:
@@ -57,7 +57,7 @@ class AnswerRecord:
 
 @dataclass
 class _Watch:
-    """Board scores seen while an answer is in flight, and the answer whose new total is awaited."""
+    """Board scores seen while an answer is in flight, and the answer whose new score is awaited."""
 
     in_flight: AnswerRecord | None = None
     seen: list[tuple[float, int, str]] = field(default_factory=list)
@@ -161,10 +161,10 @@ class LiveConnection:
         self._watch = _Watch(in_flight=record)
 
     def answer_acknowledged(self, record: AnswerRecord) -> None:
-        """The new total is known: find it among the frames since the answer was sent, else await it."""
+        """The new score is known: find it among the frames since the answer was sent, else await it."""
         watch = self._watch
         if record.changes_total:
-            shown = next(((t, kind) for t, score, kind in watch.seen if score == record.total), None)
+            shown = next(((t, kind) for t, score, kind in watch.seen if score == record.score), None)
             if shown is not None:  # the board was faster than the acknowledgement
                 record.t_board, record.board_frame = shown
             else:
@@ -176,8 +176,8 @@ class LiveConnection:
         if watch.in_flight is not None:
             watch.seen.append((arrived, score, kind))
         record = watch.awaiting
-        # Totals only grow and a player answers once per question, so the new total identifies the answer.
-        if record is not None and score == record.total:
+        # Totals only grow and a player answers once per question, so the new score identifies the answer.
+        if record is not None and score == record.score:
             record.t_board, record.board_frame = arrived, kind
             watch.awaiting = None
 

@@ -35,7 +35,7 @@ def answer_row(r: AnswerRecord) -> dict[str, Any]:
     return {
         "room": r.room, "player": r.player, "question": r.question, "via": r.via, "scheduled_s": r.scheduled_s,
         "sent_before_deadline_ms": round((r.deadline_wall - r.sent_wall) * 1000, 1) if r.sent_wall else None,
-        "ack_ms": _ms(r.t_ack, r.t_sent), "correct": r.correct, "points": r.points, "total": r.total,
+        "ack_ms": _ms(r.t_ack, r.t_sent), "correct": r.correct, "points": r.points, "score": r.score,
         "refused": r.refused, "error": r.error, "board_frame": r.board_frame,
         "ack_to_board_ms": _ms(r.t_board, r.t_ack) if r.changes_total else None,
     }  # fmt: skip
@@ -124,7 +124,7 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
                 f"{q['board_within_250ms']} within 250 ms, missed {q['missed']}, close p50/p99 {f(q['close_p50_ms'])}/{f(q['close_p99_ms'])}"
             )
     lines.append(
-        "ms; ack = answer sent → answer_result; brd = answer_result → first frame showing the new total (leaderboard or your_rank);"
+        "ms; ack = answer sent → answer_result; brd = answer_result → first frame showing the new score (leaderboard or your_rank);"
         " refInT = sent before the deadline yet refused question_closed; cls = deadline → question_closed at the players"
     )
     return "\n".join(lines)
@@ -177,7 +177,7 @@ def plot(runs: Sequence[ScenarioRun], path: Path) -> None:
     for ax in (cdf, hist):
         ax.axvline(250, color="grey", linestyle=":", linewidth=1)
         ax.grid(alpha=0.3)
-    cdf.set(xlabel="answer_result → first frame showing the new total (ms)", ylabel="fraction of answers", title="ack → board, CDF")
+    cdf.set(xlabel="answer_result → first frame showing the new score (ms)", ylabel="fraction of answers", title="ack → board, CDF")
     hist.set(xlabel="delay (ms)", ylabel="share of answers", title="ack → board, histogram (dotted: 250 ms)")
     if any(run.records for run in runs):
         cdf.legend(fontsize=8)

@@ -116,7 +116,7 @@ def quiz_document(questions: int, time_limit_s: int) -> dict[str, Any]:
         "title": "Quiz load benchmark",
         "questions": [
             {"kind": "multiple_choice", "prompt": f"Load question {i + 1}?", "choices": CHOICES, "correct_choice": 0,
-             "time_limit_s": time_limit_s, "points": 1000}
+             "time_limit_ms": time_limit_s * 1000, "points": 1000}
             for i in range(questions)
         ],
     }  # fmt: skip
@@ -222,7 +222,7 @@ class ScenarioDriver:
             if frame.get("type") == "joined":
                 player.join_s = arrived - started
             else:
-                player.join_error = str(frame.get("code"))
+                player.join_error = str(frame.get("error", {}).get("code"))
         if player.join_error:
             self.run.join_errors[player.join_error] += 1
 
@@ -286,9 +286,9 @@ class ScenarioDriver:
         arrived, _, reply = await player.conn.request(frame, ("reply", request_id), self.spec.request_timeout_s)
         record.t_ack = arrived
         if reply.get("type") == "answer_result":
-            record.correct, record.points, record.total = bool(reply["correct"]), int(reply["points"]), int(reply["total"])
+            record.correct, record.points, record.score = bool(reply["correct"]), int(reply["points"]), int(reply["score"])
         else:
-            record.refused, record.error = True, str(reply.get("code"))
+            record.refused, record.error = True, str(reply.get("error", {}).get("code"))
 
     async def _answer_http(self, room: Room, player: Player, record: AnswerRecord) -> None:
         reply = await self.call(
@@ -301,14 +301,14 @@ class ScenarioDriver:
         record.t_ack = time.monotonic()
         body = reply.json()
         if reply.status_code == 200:
-            record.correct, record.points, record.total = bool(body["correct"]), int(body["points"]), int(body["total"])
+            record.correct, record.points, record.score = bool(body["correct"]), int(body["points"]), int(body["score"])
         else:
             record.refused, record.error = True, str((body.get("error") or {}).get("code") or reply.status_code)
 
     # ------------------------------------------------------------------ waiting for what players see
 
     async def reflections(self, records: list[AnswerRecord]) -> None:
-        """Until every new total of this question showed on its player's socket, or the reflect timeout."""
+        """Until every new score of this question showed on its player's socket, or the reflect timeout."""
         until = time.monotonic() + self.spec.reflect_timeout_s
         waiting = [r for r in records if r.changes_total]
         while waiting and time.monotonic() < until:

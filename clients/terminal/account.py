@@ -70,7 +70,7 @@ class Profile:
     def store_tokens(self, body: dict[str, Any], now: float) -> None:
         tokens = body.get("tokens", body)
         self.access_token, self.refresh_token = tokens["access_token"], tokens["refresh_token"]
-        self.access_expires_at = now + float(tokens.get("expires_in", 0))
+        self.access_expires_at = now + float(tokens.get("expires_in_ms", 0)) / 1000
         if isinstance(body.get("user"), dict):
             self.user = body["user"]
 

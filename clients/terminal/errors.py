@@ -46,7 +46,7 @@ def explain(exc: BaseException, *, quiz_id: str | None = None, quiz_file: str | 
         "question_closed": "too late: the question closed — wait for the next one",
         "question_not_open": "that question is not open yet — wait for the host",
         "not_a_participant": f"you are not in quiz {pin} — join it with `{PROG} play {pin}`",
-        "rate_limited": f"too many attempts — wait {error.get('details', {}).get('retry_after', 'a few')} s and try again",
+        "rate_limited": f"too many attempts — wait {error.get('details', {}).get('retry_after_ms', 0) // 1000 or 'a few'} s and try again",
     }
     if code in AUTH_CODES or (exc.status == 401 and code != "invalid_credentials"):
         return f"your session has expired or was signed out — log in again with `{PROG} login`"

@@ -31,13 +31,13 @@ def render_question(question: dict[str, Any], remaining_ms: float, question_coun
 def render_answer_result(frame: dict[str, Any]) -> str:
     streak = f", streak {frame['streak']}" if frame.get("streak", 0) > 1 else ""
     if frame.get("correct"):
-        return f"✓ correct! +{frame.get('points', 0)} points (total {frame.get('total', 0)}{streak})"
-    return f"✗ wrong — 0 points (total {frame.get('total', 0)})"
+        return f"✓ correct! +{frame.get('points', 0)} points (score {frame.get('score', 0)}{streak})"
+    return f"✗ wrong — 0 points (score {frame.get('score', 0)})"
 
 
 def render_leaderboard(frame: dict[str, Any], me: str | None = None, rows: int = BOARD_ROWS) -> list[str]:
     top = frame.get("top") or []
-    count = frame.get("participants", len(top))
+    count = frame.get("player_count", len(top))
     lines = [f"leaderboard · {count} player{'s' if count != 1 else ''}"]
     if not top:
         lines.append("  (no scores yet)")
@@ -49,7 +49,7 @@ def render_leaderboard(frame: dict[str, Any], me: str | None = None, rows: int =
 
 
 def render_rank(frame: dict[str, Any]) -> str:
-    line = f"you are #{frame.get('rank')} of {frame.get('participants')} with {frame.get('score', 0)} points"
+    line = f"you are #{frame.get('rank')} of {frame.get('player_count')} with {frame.get('score', 0)} points"
     if frame.get("next_display_name"):
         line += f" — {frame.get('gap_to_next')} more to pass {frame['next_display_name']}"
     elif frame.get("rank") == 1:
@@ -68,11 +68,11 @@ def render_question_closed(frame: dict[str, Any]) -> list[str]:
     mine = frame.get("your_result")
     if mine is not None:
         if not mine.get("answered"):
-            lines.append(f"   you did not answer (total {mine.get('total', 0)})")
+            lines.append(f"   you did not answer (score {mine.get('score', 0)})")
         elif mine.get("correct"):
-            lines.append(f"   you were right: +{mine.get('points', 0)} (total {mine.get('total', 0)})")
+            lines.append(f"   you were right: +{mine.get('points', 0)} (score {mine.get('score', 0)})")
         else:
-            lines.append(f"   you were wrong: 0 points (total {mine.get('total', 0)})")
+            lines.append(f"   you were wrong: 0 points (score {mine.get('score', 0)})")
     elif "answers" in frame:
         lines.append(f"   {frame['answers']} answer{'s' if frame['answers'] != 1 else ''} received")
     return lines

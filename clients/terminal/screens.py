@@ -91,7 +91,7 @@ class Screen:
         return True
 
     def error_line(self, frame: dict[str, Any]) -> str:
-        return "error: " + explain(ApiError(400, {"error": frame}), quiz_id=self.quiz_id)
+        return "error: " + explain(ApiError(400, {"error": frame.get("error", {})}), quiz_id=self.quiz_id)
 
     def on_frame(self, frame: Frame, now: float) -> list[str]:
         raise NotImplementedError
@@ -113,7 +113,7 @@ class PlayScreen(Screen):
             self.question_count = quiz.get("question_count")
             lines = [
                 f"joined {quiz.get('title', '')!r} ({self.quiz_id}) · {quiz.get('question_count')} questions · "
-                f"{frame.get('leaderboard', {}).get('participants', 0)} players · status {quiz.get('status')}",
+                f"{frame.get('leaderboard', {}).get('player_count', 0)} players · status {quiz.get('status')}",
                 f"your score: {me.get('score', 0)}" + (f" (#{me['rank']})" if me.get("rank") else ""),
             ]
             if frame.get("open_question"):
@@ -145,7 +145,7 @@ class PlayScreen(Screen):
                 self.done, self.exit_code = True, 1
             else:
                 qid = self.pending.pop(str(frame.get("request_id")), None)
-                if qid is not None and frame.get("code") not in {"already_answered", "question_closed"}:
+                if qid is not None and frame.get("error", {}).get("code") not in {"already_answered", "question_closed"}:
                     self.answered.discard(qid)  # rejected before it counted: the player may try again
             return [self.error_line(frame)]
         return []
@@ -218,7 +218,7 @@ class HostScreen(Screen):
                 f"players join with: {PROG} play {self.quiz_id}   (or the web page at /play)",
                 HOST_HELP,
             ]
-            lines += self.sync_players(int(frame.get("leaderboard", {}).get("participants", 0)))
+            lines += self.sync_players(int(frame.get("leaderboard", {}).get("player_count", 0)))
             if frame.get("open_question"):
                 lines += self.on_frame(frame["open_question"], now)
             return lines
@@ -227,7 +227,7 @@ class HostScreen(Screen):
         if kind == "leaderboard":
             if not self.take_board(frame):
                 return []
-            return [*self.sync_players(int(frame.get("participants", 0))), *render_leaderboard(frame)]
+            return [*self.sync_players(int(frame.get("player_count", 0))), *render_leaderboard(frame)]
         if kind == "question_closed":
             self.question, self.marks_left = None, []
             last = self.question_count is not None and frame.get("question_id") == self.question_count

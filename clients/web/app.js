@@ -68,7 +68,7 @@ function explain(err, pin = "") {
     already_answered: "You already answered this question.",
     question_closed: "Too late: the question closed.",
     question_not_open: "That question is not open yet.",
-    rate_limited: `Too many attempts — wait ${err.details.retry_after || "a few"} s and try again.`,
+    rate_limited: `Too many attempts — wait ${Math.ceil((err.details.retry_after_ms || 0) / 1000) || "a few"} s and try again.`,
   };
   if (hints[err.code]) return hints[err.code];
   const field = err.details.field ? ` (${err.details.field})` : "";
@@ -84,7 +84,7 @@ function saveSession(body) {
     user: body.user || (session && session.user) || {},
     access_token: tokens.access_token,
     refresh_token: tokens.refresh_token,
-    access_expires_at: Date.now() + (tokens.expires_in || 0) * 1000,
+    access_expires_at: Date.now() + (tokens.expires_in_ms || 0),
   };
   localStorage.setItem(STORE, JSON.stringify(session));
 }
@@ -185,9 +185,9 @@ $("logout").addEventListener("click", async () => {
 const EXAMPLE = {
   title: "Phrasal verbs warm-up",
   questions: [
-    { kind: "multiple_choice", prompt: "'Give up' means…", choices: ["surrender", "donate", "lift"], correct_choice: 0, time_limit_s: 20, points: 1000 },
-    { kind: "typed", prompt: "One word for 'put off' (a meeting):", accepted_answers: ["postpone", "delay"], typo_tolerance: 1, time_limit_s: 30, points: 1000 },
-    { kind: "multiple_choice", prompt: "'Run out of' milk means you…", choices: ["spilled it", "have none left", "bought too much"], correct_choice: 1, time_limit_s: 20, points: 1000 },
+    { kind: "multiple_choice", prompt: "'Give up' means…", choices: ["surrender", "donate", "lift"], correct_choice: 0, time_limit_ms: 20000, points: 1000 },
+    { kind: "typed", prompt: "One word for 'put off' (a meeting):", accepted_answers: ["postpone", "delay"], typo_tolerance: 1, time_limit_ms: 30000, points: 1000 },
+    { kind: "multiple_choice", prompt: "'Run out of' milk means you…", choices: ["spilled it", "have none left", "bought too much"], correct_choice: 1, time_limit_ms: 20000, points: 1000 },
   ],
 };
 
@@ -219,7 +219,7 @@ function quizFromBuilder(form) {
     const q = {
       kind: box.dataset.kind === "typed" ? "typed" : "multiple_choice",
       prompt: box.querySelector("[name=prompt]").value,
-      time_limit_s: Number(box.querySelector("[name=time]").value),
+      time_limit_ms: Math.round(Number(box.querySelector("[name=time]").value) * 1000), // the form asks people for seconds
       points: Number(box.querySelector("[name=points]").value),
     };
     if (q.kind === "typed") {
@@ -351,8 +351,8 @@ function onFrame(f) {
       game.questionCount = f.quiz.question_count;
       setStatus(f.quiz);
       if (f.leaderboard) renderBoard({ ...f.leaderboard, seq: -1 }, true);
-      if (f.me) renderRank({ rank: f.me.rank, score: f.me.score, participants: f.leaderboard.participants });
-      if (game.role === "host") syncPlayers(f.leaderboard ? f.leaderboard.participants : 0);
+      if (f.me) renderRank({ rank: f.me.rank, score: f.me.score, player_count: f.leaderboard.player_count });
+      if (game.role === "host") syncPlayers(f.leaderboard ? f.leaderboard.player_count : 0);
       if (f.open_question) openQuestion(f.open_question);
       else show("waiting", f.quiz.status === "open" && game.role === "player");
       break;
@@ -364,7 +364,7 @@ function onFrame(f) {
       break;
     }
     case "your_rank": renderRank(f); break;
-    case "leaderboard": renderBoard(f); if (game.role === "host") syncPlayers(f.participants); break;
+    case "leaderboard": renderBoard(f); if (game.role === "host") syncPlayers(f.player_count); break;
     case "question_closed": closeQuestion(f); break;
     case "quiz_ended": endGame(f.standings); break;
     case "removed": game.ended = true; notice(`The host removed you from quiz ${game.pin}.`); leaveGame(); render(); break;
@@ -375,12 +375,12 @@ function onFrame(f) {
 }
 
 function onError(f) {
-  const err = new ApiError(400, { error: f });
+  const err = new ApiError(400, { error: f.error }); // the very error object an HTTP body carries
   if (f.action === "join") { notice(explain(err, game.pin)); game.ended = true; leaveGame(); render(); return; }
   if (f.action === "answer") {
     const qid = game.pending.get(f.request_id);
     game.pending.delete(f.request_id);
-    if (qid !== undefined && !["already_answered", "question_closed"].includes(f.code)) { game.answered.delete(qid); setAnswerEnabled(true); }
+    if (qid !== undefined && !["already_answered", "question_closed"].includes(err.code)) { game.answered.delete(qid); setAnswerEnabled(true); }
     feedback(explain(err, game.pin), "bad");
     return;
   }
@@ -392,7 +392,7 @@ function openQuestion(f) {
   if (game.question && game.question.question_id === q.question_id) return;
   game.question = q;
   game.deadline = performance.now() + f.remaining_ms;
-  game.total = q.time_limit_ms;
+  game.timeLimitMs = q.time_limit_ms;
   show("waiting", false); show("question");
   $("q-number").textContent = `Question ${q.question_id}${f.question_count ? ` of ${f.question_count}` : ""} · ${q.points} points`;
   $("q-prompt").textContent = q.prompt;
@@ -425,7 +425,7 @@ function tick() {
   const countdown = $("q-countdown");
   countdown.textContent = `${secs} s`;
   countdown.classList.toggle("low", secs <= 5);
-  $("q-timebar").style.width = `${game.total ? (100 * left) / game.total : 0}%`;
+  $("q-timebar").style.width = `${game.timeLimitMs ? (100 * left) / game.timeLimitMs : 0}%`;
   if (left <= 0) { clearInterval(game.ticker); setAnswerEnabled(false); }
 }
 
@@ -486,8 +486,8 @@ function closeQuestion(f) {
   solution(f);
   const mine = f.your_result;
   if (mine) {
-    if (!mine.answered) feedback(`You did not answer · total ${mine.total}`, "bad");
-    else feedback(mine.correct ? `✓ You were right: +${mine.points} · total ${mine.total}` : `✗ You were wrong · total ${mine.total}`, mine.correct ? "ok" : "bad");
+    if (!mine.answered) feedback(`You did not answer · score ${mine.score}`, "bad");
+    else feedback(mine.correct ? `✓ You were right: +${mine.points} · score ${mine.score}` : `✗ You were wrong · score ${mine.score}`, mine.correct ? "ok" : "bad");
   } else if (f.answers !== undefined) {
     const last = game.questionCount && f.question_id === game.questionCount;
     feedback(`${f.answers} answer${f.answers === 1 ? "" : "s"} received · ${last ? "press “End quiz”" : "press “Next question”"}`);
@@ -507,14 +507,14 @@ function renderBoard(f, snapshot = false) {
     if (f.seq <= game.boardSeq) return; // an older push that arrived late
     game.boardSeq = f.seq;
   }
-  $("board-title").textContent = `Leaderboard · ${f.participants} player${f.participants === 1 ? "" : "s"}`;
+  $("board-title").textContent = `Leaderboard · ${f.player_count} player${f.player_count === 1 ? "" : "s"}`;
   boardRows(f.top || [], $("board").tBodies[0]);
 }
 
 function renderRank(f) {
   if (game.role !== "player" || !f.rank) return;
   const gap = f.next_display_name ? ` · ${f.gap_to_next} more to pass ${f.next_display_name}` : f.rank === 1 ? " · in the lead!" : "";
-  $("my-rank").textContent = `You are #${f.rank} of ${f.participants} · ${f.score} points${gap}`;
+  $("my-rank").textContent = `You are #${f.rank} of ${f.player_count} · ${f.score} points${gap}`;
   show("my-rank");
 }
 
@@ -523,7 +523,7 @@ async function syncPlayers(count) {
   game.playerCount = count;
   const g = game;
   let list;
-  try { list = (await api("GET", `/quizzes/${g.pin}/participants`)).participants; } catch (err) { return notice(explain(err, g.pin)); }
+  try { list = (await api("GET", `/quizzes/${g.pin}/players`)).players; } catch (err) { return notice(explain(err, g.pin)); }
   if (game !== g) return;
   const now = new Map(list.map((p) => [p.user_id, p.display_name]));
   for (const [id, name] of now) if (!g.players.has(id)) log(`${name} joined`);

@@ -65,7 +65,17 @@ def _default(event: dict[str, Any]) -> dict[str, Any]:
             return _frame(exc.to_frame())
         except QuizError:
             pass  # not JSON: an unknown action like any other
-    return _frame({"type": "error", "code": "unknown_action", "message": unknown_action_message(event, frame), "actions": ACTIONS})
+    return _frame(UnknownAction(unknown_action_message(event, frame)).to_frame())
+
+
+class UnknownAction(QuizError):
+    """A frame no route took; `details.actions` lists the actions there are."""
+
+    status = 400
+    code = "unknown_action"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, details={"actions": list(ACTIONS)})
 
 
 def unknown_action_message(event: dict[str, Any], frame: Any) -> str:

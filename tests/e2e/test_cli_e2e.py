@@ -154,7 +154,7 @@ def test_host_and_player_run_a_quiz_from_two_terminals(product: Product, tmp_pat
     player.type("7")
     player.expect("answer with a number from 1 to 3")
     player.type("1")
-    result = player.expect(r"✓ correct! \+(\d+) points \(total (\d+)\)")
+    result = player.expect(r"✓ correct! \+(\d+) points \(score (\d+)\)")
     assert 900 < int(result.group(1)) <= 1000
     # The rank frame and the answer's reply come from different sources: either may be on screen first.
     player.seen_or_expect(rf"you are #1 of 1 with {result.group(2)} points — in the lead!")
@@ -164,7 +164,7 @@ def test_host_and_player_run_a_quiz_from_two_terminals(product: Product, tmp_pat
 
     host.type("next")
     player.expect(r"question 1 closed · answer: surrender")
-    player.expect(rf"you were right: \+{result.group(1)} \(total {result.group(2)}\)")
+    player.expect(rf"you were right: \+{result.group(1)} \(score {result.group(2)}\)")
     player.expect(r"Question 2/4")
     player.expect("type your answer")
     host.expect(r"1 answer received")

@@ -44,8 +44,8 @@ PASSWORD = "correct horse battery staple"
 QUIZ = {
     "title": "fail-over",
     "questions": [
-        {"kind": "multiple_choice", "prompt": "before", "choices": ["a", "b"], "correct_choice": 0, "time_limit_s": 300, "points": 100},
-        {"kind": "multiple_choice", "prompt": "after", "choices": ["a", "b"], "correct_choice": 0, "time_limit_s": 300, "points": 1000},
+        {"kind": "multiple_choice", "prompt": "before", "choices": ["a", "b"], "correct_choice": 0, "time_limit_ms": 300000, "points": 100},
+        {"kind": "multiple_choice", "prompt": "after", "choices": ["a", "b"], "correct_choice": 0, "time_limit_ms": 300000, "points": 1000},
     ],
 }  # fmt: skip
 
@@ -118,13 +118,13 @@ def test_killing_the_node_that_consumes_the_quiz_moves_its_partitions_and_its_pl
             for seat in seats[:-1]:
                 seat.live.wait_for("question_opened", timeout=WAIT_S)
                 reply = seat.live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")
-                seat.total = reply["total"]
+                seat.total = reply["score"]
             # The last answer shows which node's mapping consumes the quiz's partition: that one dies.
             before = {port: records_processed(node.url) for port, node in cluster.nodes.items()}
             last = seats[-1]
             last.live.wait_for("question_opened", timeout=WAIT_S)
             reply = last.live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 0}, expect="answer_result")
-            last.total = reply["total"]
+            last.total = reply["score"]
             doomed = eventually(
                 lambda: next((p for p, n in cluster.nodes.items() if records_processed(n.url) > before[p]), None),
                 WAIT_S,
@@ -145,7 +145,7 @@ def test_killing_the_node_that_consumes_the_quiz_moves_its_partitions_and_its_pl
             answering.live.wait_for("question_opened", timeout=WAIT_S)
             fresh = answering.client.answer(quiz_id, 2, 0)
             frame_at, _ = bystanders[-1].live.wait_for_timed(
-                "leaderboard", lambda f: scores(f).get(answering.client.user_id) == fresh["total"], timeout=WAIT_S
+                "leaderboard", lambda f: scores(f).get(answering.client.user_id) == fresh["score"], timeout=WAIT_S
             )
             assert assigned_partitions(cluster.nodes[survivor].url) == PARTITIONS
 
@@ -159,7 +159,7 @@ def test_killing_the_node_that_consumes_the_quiz_moves_its_partitions_and_its_pl
             # ... and the board reaches it again: its own answer to question 2 shows up there.
             victim = victims[0]
             mine = victim.live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 2, "answer": 0}, expect="answer_result")
-            victim.live.wait_for("leaderboard", lambda f: scores(f).get(victim.client.user_id) == mine["total"], timeout=WAIT_S)
+            victim.live.wait_for("leaderboard", lambda f: scores(f).get(victim.client.user_id) == mine["score"], timeout=WAIT_S)
             print(
                 f"\nframes again {frame_at - killed:.1f}s after the kill; {len(victims)} victim(s) rejoined, one after the other once the frames were checked, at "
                 f"{', '.join(f'{t:.1f}' for t in rejoined_at)}s"

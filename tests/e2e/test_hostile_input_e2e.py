@@ -18,8 +18,8 @@ HUGE_INT = "1" * 4400  # past Python's 4,300-digit int() limit
 QUIZ: dict[str, Any] = {
     "title": "Hostile input",
     "questions": [
-        {"kind": "typed", "prompt": "Opposite of 'up'?", "accepted_answers": ["down"], "time_limit_s": 60, "points": 1000},
-        {"kind": "multiple_choice", "prompt": "'Big' means?", "choices": ["large", "small"], "correct_choice": 0, "time_limit_s": 60},
+        {"kind": "typed", "prompt": "Opposite of 'up'?", "accepted_answers": ["down"], "time_limit_ms": 60000, "points": 1000},
+        {"kind": "multiple_choice", "prompt": "'Big' means?", "choices": ["large", "small"], "correct_choice": 0, "time_limit_ms": 60000},
     ],
 }
 
@@ -46,7 +46,7 @@ def error_frame(live: LiveSession, raw: str) -> dict[str, Any]:
     `{"message": "Internal server error"}` has no type, so it never matches)."""
     live.ws.send(raw)
     frame = live.wait_for("error")
-    assert frame["code"] in ("bad_request", "validation_failed"), frame
+    assert frame["error"]["code"] in ("bad_request", "validation_failed"), frame
     return frame
 
 
@@ -105,12 +105,12 @@ def test_a_huge_limit_in_the_query_gets_a_400(running_quiz: tuple[QuizClient, Qu
 
 def test_participant_ids_python_accepts_but_postgresql_does_not_get_a_400(running_quiz: tuple[QuizClient, QuizClient, str]) -> None:
     host, ana, quiz_id = running_quiz
-    before = host.call("GET", f"/quizzes/{quiz_id}/participants")["participants"]
+    before = host.call("GET", f"/quizzes/{quiz_id}/players")["players"]
     for user_id in (f"urn:uuid:{ana.user_id}", "1-" + ana.user_id.replace("-", "")[1:], "\u0661" * 32, ana.user_id.replace("-", "")):
         uuid.UUID(user_id)  # what made these reach the database
-        error = rejected(host, "DELETE", f"/quizzes/{quiz_id}/participants/{user_id}")
+        error = rejected(host, "DELETE", f"/quizzes/{quiz_id}/players/{user_id}")
         assert (error["code"], error["details"]["field"]) == ("validation_failed", "user_id")
-    assert host.call("GET", f"/quizzes/{quiz_id}/participants")["participants"] == before, "nobody was removed"
+    assert host.call("GET", f"/quizzes/{quiz_id}/players")["players"] == before, "nobody was removed"
 
 
 def test_hostile_websocket_frames_get_an_error_frame_and_record_no_answer(
@@ -123,22 +123,22 @@ def test_hostile_websocket_frames_get_an_error_frame_and_record_no_answer(
         # nested past the emulator's own parser: route selection falls back to $default, which says why
         for depth in (990, 5000):
             frame = error_frame(live, '{"action": "answer", "quiz_id": "' + quiz_id + '", "answer": ' + deep(depth) + "}")
-            assert frame["details"]["reason"] == "too_deep"
+            assert frame["error"]["details"]["reason"] == "too_deep"
         frame = error_frame(live, '{"action": "answer", "quiz_id": "' + quiz_id + '", "question_id": ' + HUGE_INT + ', "answer": 0}')
-        assert frame["details"]["reason"] == "integer_too_long"
+        assert frame["error"]["details"]["reason"] == "integer_too_long"
         # within what the gateway parses but past the layer's limits: the answer route refuses it
         frame = error_frame(live, answer + '"answer": ' + deep(100) + ', "request_id": "r-deep"}')
-        assert (frame["action"], frame["details"]["reason"]) == ("answer", "too_deep"), "unparsed, so no request_id to echo"
+        assert (frame["action"], frame["error"]["details"]["reason"]) == ("answer", "too_deep"), "unparsed, so no request_id to echo"
         for bad, reason in (("\\u0000", "nul_character"), ("\\ud800", "unpaired_surrogate")):
             frame = error_frame(live, answer + '"answer": "down' + bad + '", "request_id": "r-' + reason + '"}')
-            assert frame["details"] == {"field": "answer", "reason": reason} and frame["request_id"] == f"r-{reason}"
+            assert frame["error"]["details"] == {"field": "answer", "reason": reason} and frame["request_id"] == f"r-{reason}"
             frame = error_frame(live, answer + '"answer": "down", "request_id": "r' + bad + '"}')
-            assert (frame["code"], frame["details"]) == ("bad_request", {"field": "request_id"})
+            assert (frame["error"]["code"], frame["error"]["details"]) == ("bad_request", {"field": "request_id"})
             frame = error_frame(live, '{"action": "join", "quiz_id": "' + quiz_id + bad + '"}')
-            assert frame["details"] == {"field": "quiz_id", "reason": reason}
+            assert frame["error"]["details"] == {"field": "quiz_id", "reason": reason}
         # none of it was recorded: the player's one answer to question 1 is still to come
         result = live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": "down"}, expect="answer_result")
-        assert result["correct"] and result["total"] == result["points"] > 0
+        assert result["correct"] and result["score"] == result["points"] > 0
     finally:
         live.close()
 
@@ -159,9 +159,9 @@ def test_a_stranger_s_hostile_request_id_is_refused_before_any_lookup(
                 + request_id
                 + '"}',
             )
-            assert (frame["code"], frame["details"]) == ("bad_request", {"field": "request_id"})
+            assert (frame["error"]["code"], frame["error"]["details"]) == ("bad_request", {"field": "request_id"})
         # the stranger is still a stranger: a well-formed request_id reaches the membership check
         live.ws.send(json.dumps({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": "down", "request_id": "ok-1"}))
-        assert live.wait_for("error")["code"] not in ("bad_request", "validation_failed", "internal_error")
+        assert live.wait_for("error")["error"]["code"] not in ("bad_request", "validation_failed", "internal_error")
     finally:
         live.close()

@@ -116,8 +116,8 @@ def drive_every_route(w: Walk) -> None:
     w.call("POST", "/quizzes/{quiz_id}/join", bo, path=q)
     w.call("POST", "/quizzes/{quiz_id}/join", host, path=q)  # the host cannot play
     w.call("POST", "/quizzes/{quiz_id}/join", ana, path={"quiz_id": "ZZZZZZ"})
-    w.call("GET", "/quizzes/{quiz_id}/participants", host, path=q)
-    w.call("GET", "/quizzes/{quiz_id}/participants", outsider, path=q)
+    w.call("GET", "/quizzes/{quiz_id}/players", host, path=q)
+    w.call("GET", "/quizzes/{quiz_id}/players", outsider, path=q)
     w.call("POST", "/quizzes/{quiz_id}/lock", host, path=q)
     w.call("POST", "/quizzes/{quiz_id}/join", outsider, path=q)  # locked
     w.call("POST", "/quizzes/{quiz_id}/lock", outsider, path=q)
@@ -154,14 +154,12 @@ def drive_every_route(w: Walk) -> None:
     w.call("POST", "/quizzes/{quiz_id}/next", host, path=q, json={"from_question_id": 1})
     w.call("POST", "/quizzes/{quiz_id}/next", host, path=q, json={"from_question_id": 1})  # a retry: no second move
     w.call("POST", "/quizzes/{quiz_id}/answers", ana, path=q, json={"question_id": 1, "answer": 0}, headers={"Idempotency-Key": "k8"})
-    w.call("DELETE", "/quizzes/{quiz_id}/participants/{user_id}", outsider, path={**q, "user_id": str(uuid.uuid4())})
-    w.call("DELETE", "/quizzes/{quiz_id}/participants/{user_id}", host, path={**q, "user_id": "not-a-uuid"})
+    w.call("DELETE", "/quizzes/{quiz_id}/players/{user_id}", outsider, path={**q, "user_id": str(uuid.uuid4())})
+    w.call("DELETE", "/quizzes/{quiz_id}/players/{user_id}", host, path={**q, "user_id": "not-a-uuid"})
     bo_id = next(
-        p["user_id"]
-        for p in w.call("GET", "/quizzes/{quiz_id}/participants", host, path=q).json()["participants"]
-        if p["display_name"] == "Bo"
+        p["user_id"] for p in w.call("GET", "/quizzes/{quiz_id}/players", host, path=q).json()["players"] if p["display_name"] == "Bo"
     )
-    w.call("DELETE", "/quizzes/{quiz_id}/participants/{user_id}", host, path={**q, "user_id": bo_id})
+    w.call("DELETE", "/quizzes/{quiz_id}/players/{user_id}", host, path={**q, "user_id": bo_id})
     w.call("POST", "/quizzes/{quiz_id}/join", bo, path=q)  # removed: cannot come back
     w.call("POST", "/quizzes/{quiz_id}/end", outsider, path=q)
     w.call("POST", "/quizzes/{quiz_id}/end", host, path=q)

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.e2e
 
 QUIZ = {
     "title": "Restart",
-    "questions": [{"kind": "multiple_choice", "prompt": "?", "choices": ["a", "b"], "correct_choice": 0, "time_limit_s": 5, "points": 100}],
+    "questions": [
+        {"kind": "multiple_choice", "prompt": "?", "choices": ["a", "b"], "correct_choice": 0, "time_limit_ms": 5000, "points": 100}
+    ],
 }
 
 

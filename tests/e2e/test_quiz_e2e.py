@@ -129,10 +129,10 @@ def test_the_leaderboard_arrives_on_every_socket_with_ana_on_top(live_quiz: Live
     (result,) = live_quiz.needs("ana_1")
     ana, sessions = live_quiz.ana, live_quiz.sessions
     # coalesced: the frame that shows Ana's total also counts everyone
-    frame = sessions["cy"].wait_for("leaderboard", lambda f: board_scores(f).get(ana.user_id) == result["total"])
-    assert frame["participants"] == 3 and frame["top"][0]["user_id"] == ana.user_id
-    mine = sessions["ana"].wait_for("your_rank", lambda f: f["score"] == result["total"])
-    assert (mine["rank"], mine["gap_to_next"], mine["participants"]) == (1, 0, 3)
+    frame = sessions["cy"].wait_for("leaderboard", lambda f: board_scores(f).get(ana.user_id) == result["score"])
+    assert frame["player_count"] == 3 and frame["top"][0]["user_id"] == ana.user_id
+    mine = sessions["ana"].wait_for("your_rank", lambda f: f["score"] == result["score"])
+    assert (mine["rank"], mine["gap_to_next"], mine["player_count"]) == (1, 0, 3)
 
 
 def test_next_closes_question_1_with_each_players_result_and_opens_question_2(live_quiz: LiveQuiz) -> None:
@@ -145,7 +145,7 @@ def test_next_closes_question_1_with_each_players_result_and_opens_question_2(li
     typed = live_quiz.noted["cy_2"] = cy.answer(quiz_id, 2, "  Postpone ")
     typo = live_quiz.noted["ben_2"] = ben.answer(quiz_id, 2, "postpne")
     assert typed["correct"] and typo["correct"]
-    sessions["ana"].wait_for("leaderboard", lambda f: board_scores(f).get(cy.user_id) == typed["total"])
+    sessions["ana"].wait_for("leaderboard", lambda f: board_scores(f).get(cy.user_id) == typed["score"])
     (result,) = live_quiz.needs("ana_1")
     assert closed_ana["your_result"]["points"] == result["points"]
 
@@ -172,7 +172,7 @@ def test_a_player_who_comes_back_on_a_new_connection_gets_a_full_snapshot_and_ke
     board = ben.leaderboard(quiz_id, limit=2)
     assert [row["rank"] for row in board["top"]] == [1, 2] and board["me"]["user_id"] == ben.user_id
     (typo,) = live_quiz.needs("ben_2")
-    assert back["me"]["score"] == typo["total"]
+    assert back["me"]["score"] == typo["score"]
 
 
 def test_ending_the_quiz_sends_the_final_standings(live_quiz: LiveQuiz) -> None:
@@ -180,7 +180,7 @@ def test_ending_the_quiz_sends_the_final_standings(live_quiz: LiveQuiz) -> None:
     final = live_quiz.sessions["cy"].wait_for("quiz_ended")
     totals = {row["user_id"]: row["score"] for row in final["standings"]}
     result, typo, typed = live_quiz.needs("ana_1", "ben_2", "cy_2")
-    assert totals == {live_quiz.ana.user_id: result["total"], live_quiz.ben.user_id: typo["total"], live_quiz.cy.user_id: typed["total"]}
+    assert totals == {live_quiz.ana.user_id: result["score"], live_quiz.ben.user_id: typo["score"], live_quiz.cy.user_id: typed["score"]}
 
 
 def test_a_dead_connection_does_not_stop_delivery_and_a_lost_board_comes_back(player: Callable[[str], QuizClient], redis_url: str) -> None:
@@ -201,11 +201,11 @@ def test_a_dead_connection_does_not_stop_delivery_and_a_lost_board_comes_back(pl
 
     # Redis loses the quiz's leaderboard mid-quiz; the next push is still right
     first = ana.answer(quiz_id, 1, 0)
-    live_ben.wait_for("leaderboard", lambda f: board_scores(f).get(ana.user_id) == first["total"])
+    live_ben.wait_for("leaderboard", lambda f: board_scores(f).get(ana.user_id) == first["score"])
     r.delete(*[k for k in r.scan_iter(f"lb:{{{quiz_id}}}:*")])
     second = ben.answer(quiz_id, 1, 0)
-    frame = live_ana.wait_for("leaderboard", lambda f: board_scores(f).get(ben.user_id) == second["total"])
-    assert board_scores(frame) == {ana.user_id: first["total"], ben.user_id: second["total"]}
+    frame = live_ana.wait_for("leaderboard", lambda f: board_scores(f).get(ben.user_id) == second["score"])
+    assert board_scores(frame) == {ana.user_id: first["score"], ben.user_id: second["score"]}
     for s in (live_ana, live_ben):
         s.close()
 
@@ -228,8 +228,8 @@ def test_websocket_errors_are_frames_with_codes(player: Callable[[str], QuizClie
             ana.call("GET", "/quizzes/ZZZZZZ/leaderboard", params={"limit": bad})
         assert (err.value.status, err.value.code) == (400, "validation_failed")
     live.send({"action": "dance"})
-    unknown = live.wait_for("error", lambda f: f.get("code") == "unknown_action")
-    assert set(unknown["actions"]) >= {"join", "answer", "ping"}
+    unknown = live.wait_for("error", lambda f: f["error"]["code"] == "unknown_action")
+    assert set(unknown["error"]["details"]["actions"]) >= {"join", "answer", "ping"}
     live.send({"action": "ping"})
     assert live.wait_for("pong")["type"] == "pong"
 

@@ -1,7 +1,7 @@
 """The asyncio quiz load generator runs a tiny scenario end to end and writes what it promises.
 
 No timing thresholds (figures are for people: bench/README.md). What is checked is what a player would
-see: every answer acknowledged, every new total shown on the answering player's socket, the question's
+see: every answer acknowledged, every new score shown on the answering player's socket, the question's
 close reaching every player, every fan-out frame delivered; and that the result files hold the figures."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
     assert run.completed, figures["stopped_by"]
     assert (figures["joined"], figures["answers"], figures["failed"]) == (5, 5, 0)
     assert figures["timed"] >= 1 and figures["timed"] + figures["unchanged"] == 5, "each answer was either right (timed) or wrong"
-    assert figures["missed"] == 0, "every new total showed on the answering player's socket"
+    assert figures["missed"] == 0, "every new score showed on the answering player's socket"
     assert all(r.t_board is not None for r in run.records if r.points > 0)
     assert (figures["close_missing"], len(run.close_delays_ms[1])) == (0, 5), "question_closed reached every player"
     for probe in ("ceiling", "product"):

@@ -47,8 +47,8 @@ def test_a_ping_restores_a_lost_registry_and_frames_reach_the_player_again(playe
     host.host(quiz_id, "start")
     live_ana.wait_for("question_opened")
     first = ben.answer(quiz_id, 1, 0)
-    frame = live_ana.wait_for("leaderboard", lambda f: board_scores(f).get(ben.user_id) == first["total"])
-    assert board_scores(frame)[ben.user_id] == first["total"]
+    frame = live_ana.wait_for("leaderboard", lambda f: board_scores(f).get(ben.user_id) == first["score"])
+    assert board_scores(frame)[ben.user_id] == first["score"]
 
     # Ben restores his too, and the end of the quiz reaches both
     live_ben.request({"action": "ping", "quiz_id": quiz_id}, expect="rejoin")
@@ -64,7 +64,7 @@ def test_a_ping_never_registers_someone_who_is_not_in_the_quiz(player: Callable[
     live_ana, live_eve, live_host = ana.live(), eve.live(), host.live()
     live_ana.request({"action": "join", "quiz_id": quiz_id}, expect="joined")
     live_host.request({"action": "join", "quiz_id": quiz_id}, expect="joined")
-    host.call("DELETE", f"/quizzes/{quiz_id}/participants/{ana.user_id}")
+    host.call("DELETE", f"/quizzes/{quiz_id}/players/{ana.user_id}")
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     host_cid = live_host.request({"action": "ping"}, expect="pong")["connectionId"]
     lose_registry(r, quiz_id, host_cid)

@@ -82,7 +82,7 @@ def test_one_answer_is_one_trace_from_the_request_to_the_push(traced_product: Lo
         host.host(quiz_id, "start")
         live.wait_for("question_opened")
         result = live.request({"action": "answer", "quiz_id": quiz_id, "question_id": 1, "answer": 1}, expect="answer_result")
-        live.wait_for("leaderboard", lambda f: board_scores(f).get(ana.user_id) == result["total"])
+        live.wait_for("leaderboard", lambda f: board_scores(f).get(ana.user_id) == result["score"])
         live.close()
 
         wanted = {"wsanswerfunction", "answer transaction", "publish", "leaderboardfunction", "push"}

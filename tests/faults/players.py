@@ -166,7 +166,7 @@ class Player:
         frame = exc.body.get("error", {}) if isinstance(exc.body, dict) else {}
         if exc.code == "service_unavailable":
             self.tally.count("ws_unavailable")
-            time.sleep(min(frame.get("retry_after_ms", 1000) / 1000, 1.0))
+            time.sleep(min(frame.get("details", {}).get("retry_after_ms", 1000) / 1000, 1.0))
         elif exc.code == "internal_error":
             self.tally.count("server_error", f"WebSocket {action}: {frame}")
 
@@ -233,7 +233,7 @@ class Player:
 
     def _acked(self, question_id: int, body: dict[str, Any]) -> Ack:
         self.tally.count("acknowledged")
-        return Ack(self.user_id, question_id, int(body["points"]), int(body["total"]), time.monotonic())
+        return Ack(self.user_id, question_id, int(body["points"]), int(body["score"]), time.monotonic())
 
     def board_score(self, until: float) -> int | None:
         """The caller's own score in GET /quizzes/{id}/leaderboard (None if not on the board)."""

@@ -113,7 +113,7 @@ def quiz_body(short_q2_s: int | None) -> dict[str, Any]:
             "prompt": f"Q{n}?",
             "choices": ["a", "b", "c"],
             "correct_choice": n % 3,
-            "time_limit_s": limit,
+            "time_limit_ms": limit * 1000,
             "points": 100,
         }
 

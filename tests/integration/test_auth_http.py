@@ -66,7 +66,7 @@ def test_signup_returns_the_user_and_working_tokens(client: Client, new_username
     assert status == 201
     assert headers["cache-control"] == "no-store"
     assert body["user"]["username"] == username and body["user"]["display_name"] == "Ana Banana"
-    assert body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert body["token_type"] == "Bearer" and body["expires_in_ms"] == 900_000
     status, _, me = client.call("GET /users/me", token=body["access_token"])
     assert (status, me["id"], me["display_name"], me["role"]) == (200, body["user"]["id"], "Ana Banana", "player")
     assert "password_hash" not in me
@@ -119,8 +119,8 @@ def test_malformed_json_is_400(client: Client) -> None:
 def test_login_returns_a_token_pair(client: Client, signed_up: tuple[str, dict[str, Any]]) -> None:
     status, headers, body = client.login(signed_up[0].upper())
     assert status == 200 and headers["cache-control"] == "no-store"
-    assert set(body) >= {"access_token", "refresh_token", "token_type", "expires_in", "user"}
-    assert (body["token_type"], body["expires_in"], body["user"]["id"]) == ("Bearer", 900, signed_up[1]["user"]["id"])
+    assert set(body) >= {"access_token", "refresh_token", "token_type", "expires_in_ms", "user"}
+    assert (body["token_type"], body["expires_in_ms"], body["user"]["id"]) == ("Bearer", 900_000, signed_up[1]["user"]["id"])
     header = jwt.get_unverified_header(body["access_token"])
     assert (header["alg"], header["typ"]) == ("EdDSA", "at+jwt") and header["kid"]
     assert jwt.get_unverified_header(body["refresh_token"])["typ"] == "rt+jwt"
@@ -144,7 +144,7 @@ def test_failed_logins_per_username_hit_429_with_retry_after(
     status, headers, body = Client(auth_app, f"2001:db8:2::{uuid.uuid4().hex[:4]}").login(username)
     assert (status, code(body), body["error"]["details"]["scope"]) == (429, "rate_limited", "username")
     assert 0 < int(headers["Retry-After"]) <= 120
-    assert body["error"]["details"]["retry_after"] == int(headers["Retry-After"])
+    assert body["error"]["details"]["retry_after_ms"] == int(headers["Retry-After"]) * 1000
 
 
 def test_failed_logins_per_address_hit_429(client: Client, new_username: Callable[[], str]) -> None:  # noqa: F811

@@ -178,7 +178,8 @@ def test_the_http_mapping_gives_503_with_retry_after() -> None:
     response = failing({}, Context())
     assert response["statusCode"] == 503
     assert int(response["headers"]["Retry-After"]) == DependencyUnavailable.RETRY_AFTER_S
-    assert json.loads(response["body"])["error"]["code"] == "service_unavailable"
+    error = json.loads(response["body"])["error"]
+    assert error["code"] == "service_unavailable" and error["details"]["retry_after_ms"] == DependencyUnavailable.RETRY_AFTER_S * 1000
 
 
 @pytest.fixture
@@ -208,7 +209,8 @@ def test_an_http_answer_with_the_database_down_is_503_with_retry_after(
     response = answers_app.handler(event, Context())
     assert response["statusCode"] == 503, response
     assert int(response["headers"]["Retry-After"]) > 0
-    assert json.loads(response["body"])["error"]["code"] == "service_unavailable"
+    error = json.loads(response["body"])["error"]
+    assert error["code"] == "service_unavailable" and error["details"]["retry_after_ms"] == int(response["headers"]["Retry-After"]) * 1000
 
 
 def test_a_websocket_answer_with_the_database_down_is_a_service_unavailable_frame(
@@ -221,8 +223,8 @@ def test_a_websocket_answer_with_the_database_down_is_a_service_unavailable_fram
     frame = json.loads(response["body"])
     assert response["statusCode"] == 200
     assert frame["type"] == "error" and frame["action"] == "answer" and frame["request_id"] == "r-1"
-    assert frame["code"] == "service_unavailable"
-    assert frame["retry_after_ms"] == DependencyUnavailable.RETRY_AFTER_S * 1000
+    assert frame["error"]["code"] == "service_unavailable"
+    assert frame["error"]["details"]["retry_after_ms"] == DependencyUnavailable.RETRY_AFTER_S * 1000
 
 
 class SessionsWithRedisDown:
@@ -247,4 +249,8 @@ def test_a_websocket_join_with_redis_down_is_a_service_unavailable_frame(
     event["body"] = json.dumps({"action": "join", "quiz_id": "K7Q2MX"})
     frame = json.loads(module.handler(event, Context())["body"])
     assert frame["type"] == "error" and frame["action"] == "join"
-    assert frame["code"] == "service_unavailable" and frame["retry_after_ms"] == DependencyUnavailable.RETRY_AFTER_S * 1000
+    assert frame["error"] == {
+        "code": "service_unavailable",
+        "message": frame["error"]["message"],
+        "details": {"retry_after_ms": DependencyUnavailable.RETRY_AFTER_S * 1000},
+    }

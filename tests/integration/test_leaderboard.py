@@ -235,7 +235,7 @@ def test_ranks_ties_and_gaps(world: dict[str, Any], database_url: str) -> None:
     board.apply_batch(list(score_events(kafka_event(world["captured"].events))))
 
     frame = push.boards[-1]
-    assert frame["type"] == "leaderboard" and frame["participants"] == 4 and len(frame["top"]) == 3
+    assert frame["type"] == "leaderboard" and frame["player_count"] == 4 and len(frame["top"]) == 3
     ranked = board.board.ranked(quiz_id)
     scores = [s.score for s in ranked]
     assert scores == sorted(scores, reverse=True)
@@ -273,7 +273,7 @@ def test_ranks_ties_and_gaps(world: dict[str, Any], database_url: str) -> None:
     assert push.boards[-1]["seq"] == seq + 2
 
     read = board.read(quiz_id, str(players[1].user_id), 2)
-    assert [r["rank"] for r in read["top"]] == [1, 2] and read["me"]["rank"] == 4 and read["participants"] == 4
+    assert [r["rank"] for r in read["top"]] == [1, 2] and read["me"]["rank"] == 4 and read["player_count"] == 4
 
 
 def test_a_lost_board_is_rebuilt_from_postgres_before_the_next_push_or_read(
@@ -288,7 +288,7 @@ def test_a_lost_board_is_rebuilt_from_postgres_before_the_next_push_or_read(
     seq_before = world["push"].boards[-1]["seq"]
     # Redis loses this quiz's board (what a FLUSHALL or an empty restart does to it)
     redis_conn.delete(*RedisLeaderboard.keys(quiz_id).values())
-    assert board.read(quiz_id, str(players[0].user_id), 10)["participants"] == 4
+    assert board.read(quiz_id, str(players[0].user_id), 10)["player_count"] == 4
     assert scores_in_redis(board, quiz_id) == expected
 
     redis_conn.delete(*RedisLeaderboard.keys(quiz_id).values())
@@ -298,7 +298,7 @@ def test_a_lost_board_is_rebuilt_from_postgres_before_the_next_push_or_read(
     outcome = board.apply_batch(list(score_events(kafka_event(events[before:]))))
     assert outcome.rebuilt == 1
     assert scores_in_redis(board, quiz_id) == sums_in_postgres(database_url, quiz_id)
-    assert world["push"].boards[-1]["participants"] == 4
+    assert world["push"].boards[-1]["player_count"] == 4
     assert world["push"].boards[-1]["seq"] > seq_before, "seq never goes backwards, even after Redis lost it"
 
 
@@ -329,7 +329,7 @@ def test_only_the_quizs_host_and_players_read_its_board(world: dict[str, Any], d
     stranger = make_user(database_url, "Stranger")
     with pytest.raises(NotFound):
         board.read(quiz_id, str(stranger.user_id), 10)
-    assert board.read(quiz_id, str(stranger.user_id), 10, is_admin=True)["participants"] == 4
+    assert board.read(quiz_id, str(stranger.user_id), 10, is_admin=True)["player_count"] == 4
     assert board.read(quiz_id, str(players[0].user_id), 10)["me"]["user_id"] == str(players[0].user_id)
     with pytest.raises(NotFound):
         board.read("NOSUCH", str(players[0].user_id), 10)

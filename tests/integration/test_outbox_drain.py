@@ -96,7 +96,7 @@ def a_quiz_played_while_kafka_is_down(service: QuizService, database_url: str) -
     for p in players:
         service.join(p, quiz_id)
     service.start(host, quiz_id)
-    totals = [service.answer(p, quiz_id, 1, i % 2, f"{p.user_id}-1").total for i, p in enumerate(players)]
+    totals = [service.answer(p, quiz_id, 1, i % 2, f"{p.user_id}-1").score for i, p in enumerate(players)]
     return quiz_id, totals
 
 

@@ -102,7 +102,7 @@ QUIZ = {
             "prompt": "A synonym of 'happy'?",
             "choices": ["glum", "joyful", "tired"],
             "correct_choice": 1,
-            "time_limit_s": 30,
+            "time_limit_ms": 30000,
             "points": 1000,
         },
         {
@@ -110,7 +110,7 @@ QUIZ = {
             "prompt": "Opposite of 'ancient'?",
             "accepted_answers": ["modern", "new"],
             "typo_tolerance": 1,
-            "time_limit_s": 30,
+            "time_limit_ms": 30000,
             "points": 500,
         },
         {
@@ -118,7 +118,7 @@ QUIZ = {
             "prompt": "'Brief' means?",
             "choices": ["short", "long"],
             "correct_choice": 0,
-            "time_limit_s": 5,
+            "time_limit_ms": 5000,
             "points": 1000,
         },
     ],
@@ -158,7 +158,7 @@ def test_a_whole_quiz_with_several_players(
         service.join(host, quiz_id)
     assert code_of(err) == (409, "host_cannot_play")
     listed = service.list_hosted(host)
-    assert [q["quiz_id"] for q in listed] == [quiz_id] and listed[0]["participants"] == 3
+    assert [q["quiz_id"] for q in listed] == [quiz_id] and listed[0]["player_count"] == 3
     assert "T" in listed[0]["created_at"], "ISO 8601 like every other timestamp"
 
     with pytest.raises(QuizError) as err:
@@ -177,7 +177,7 @@ def test_a_whole_quiz_with_several_players(
     assert "correct_choice" not in view["questions"][0] and view["current_question_open"]
 
     right = service.answer(ana, quiz_id, 1, 1, "ana-1")
-    assert right.correct and 900 < right.points <= 1000 and right.total == right.points
+    assert right.correct and 900 < right.points <= 1000 and right.score == right.points
     assert service.answer(ana, quiz_id, 1, 1, "ana-1") == type(right)(**{**right.__dict__, "replayed": True}), "same key, same result"
     with pytest.raises(QuizError) as err:
         service.answer(ana, quiz_id, 1, 0, "ana-1b")
@@ -186,7 +186,7 @@ def test_a_whole_quiz_with_several_players(
         service.answer(ana, quiz_id, 1, 0, "ana-1")
     assert code_of(err) == (422, "idempotency_key_reused")
     wrong = service.answer(ben, quiz_id, 1, 2, "ben-1")
-    assert (wrong.correct, wrong.points, wrong.total) == (False, 0, 0)
+    assert (wrong.correct, wrong.points, wrong.score) == (False, 0, 0)
     with pytest.raises(QuizError) as err:
         service.answer(stranger, quiz_id, 1, 1, "s-1")
     assert code_of(err) == (403, "not_a_participant")
@@ -199,8 +199,8 @@ def test_a_whole_quiz_with_several_players(
 
     service.next(host, quiz_id)  # closes question 1 early, opens question 2
     closed = notifier.personal[-1]
-    assert closed[str(ana.user_id)]["your_result"] == {"answered": True, "correct": True, "points": right.points, "total": right.total}
-    assert closed[str(cy.user_id)]["your_result"] == {"answered": False, "correct": False, "points": 0, "total": 0}
+    assert closed[str(ana.user_id)]["your_result"] == {"answered": True, "correct": True, "points": right.points, "score": right.score}
+    assert closed[str(cy.user_id)]["your_result"] == {"answered": False, "correct": False, "points": 0, "score": 0}
     assert closed[str(cy.user_id)]["correct_answer"] == "joyful"
     with pytest.raises(QuizError) as err:
         service.answer(cy, quiz_id, 1, 1, "cy-late")
@@ -230,7 +230,7 @@ def test_a_whole_quiz_with_several_players(
     final = notifier.to_all[-1]
     assert final["type"] == "quiz_ended" and final["standings"] == ended["standings"]
     assert [row["user_id"] for row in final["standings"]] == [str(ana.user_id), str(ben.user_id), str(cy.user_id)]
-    assert final["standings"][0]["score"] == typed_ana.total
+    assert final["standings"][0]["score"] == typed_ana.score
 
     # every change is on the real topic: 3 joins + 5 answers, keyed by quiz id, absolute totals, versions,
     # and a marker for each of the 3 closes
@@ -240,10 +240,10 @@ def test_a_whole_quiz_with_several_players(
     events = [r for r in records if r[1]["type"] == "score"]
     assert [e["question_id"] for _, e, _ in records if e["type"] == "question_closed"] == [1, 2, 3]
     ana_events = [e for _, e, _ in events if e["user_id"] == str(ana.user_id)]
-    assert [(e["reason"], e["version"], e["total"]) for e in ana_events] == [
+    assert [(e["reason"], e["version"], e["score"]) for e in ana_events] == [
         ("joined", 0, 0),
-        ("answer", 1, right.total),
-        ("answer", 2, typed_ana.total),
+        ("answer", 1, right.score),
+        ("answer", 2, typed_ana.score),
     ]
     assert all(h.get("event_id") == e["event_id"].encode() for _, e, h in records)
     with psycopg.connect(database_url) as conn:
@@ -269,9 +269,9 @@ def test_a_crash_between_commit_and_publish_is_healed_by_the_relay(
     assert healthy.relay(older_than_s=0) == 0, "a second relay run finds nothing left to publish"
     events = [e for _, e, _ in events_on(topic, kafka_bootstrap, expected=2)]
     answers = [e for e in events if e["reason"] == "answer"]
-    assert len(answers) == 1 and answers[0]["total"] == result.total and answers[0]["version"] == 1
+    assert len(answers) == 1 and answers[0]["score"] == result.score and answers[0]["version"] == 1
     # a retry of the same request after the crash returns the stored result and publishes nothing new
-    assert healthy.answer(ana, quiz_id, 1, 1, "ana-1").total == result.total
+    assert healthy.answer(ana, quiz_id, 1, 1, "ana-1").score == result.score
     assert len([e for _, e, _ in events_on(topic, kafka_bootstrap, expected=3, timeout_s=3) if e["reason"] == "answer"]) == 1
 
 
@@ -301,7 +301,7 @@ def test_locked_quizzes_refuse_new_players_and_removed_players_cannot_return(
     with pytest.raises(QuizError) as err:
         service.answer(ben, quiz_id, 1, 1, "ben-1")
     assert code_of(err) == (403, "not_a_participant")
-    assert [p["user_id"] for p in service.participants(host, quiz_id)] == [str(ana.user_id)]
+    assert [p["user_id"] for p in service.players(host, quiz_id)] == [str(ana.user_id)]
 
     with pytest.raises(QuizError) as err:
         service.update(host, quiz_id, QUIZ)
@@ -317,12 +317,12 @@ def test_concurrent_retries_with_one_key_count_once_and_all_get_the_result(
     quiz_id, _host, ana = started_quiz(service, database_url)
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: service.answer(ana, quiz_id, 1, 1, "same-key"), range(4)))
-    assert len({(r.points, r.total) for r in results}) == 1, "every retry sees the one stored result"
+    assert len({(r.points, r.score) for r in results}) == 1, "every retry sees the one stored result"
     assert sum(not r.replayed for r in results) == 1
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT count(*) FROM answers WHERE quiz_id = %s", (quiz_id,)).fetchone()
         total = conn.execute("SELECT total FROM participants WHERE quiz_id = %s AND user_id = %s", (quiz_id, ana.user_id)).fetchone()
-    assert rows == (1,) and total == (results[0].total,)
+    assert rows == (1,) and total == (results[0].score,)
 
 
 def test_concurrent_joins_of_one_player_share_one_seat(store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str) -> None:
@@ -334,7 +334,7 @@ def test_concurrent_joins_of_one_player_share_one_seat(store: PostgresQuizStore,
     with ThreadPoolExecutor(4) as pool:
         joined = list(pool.map(lambda _: service.join(ana, quiz_id)["joined"], range(8)))
     assert joined.count(True) == 1
-    assert [p["user_id"] for p in service.participants(host, quiz_id)] == [str(ana.user_id)]
+    assert [p["user_id"] for p in service.players(host, quiz_id)] == [str(ana.user_id)]
 
 
 def test_an_answer_racing_the_close_of_its_question_is_refused(
@@ -404,7 +404,7 @@ def test_a_retried_next_moves_once(store: PostgresQuizStore, publisher: KafkaSco
 
 # ---------------------------------------------------------------------------- fair time (issue 9)
 
-ONE_QUESTION = {**QUIZ, "streak_bonus": 0, "questions": [{**QUIZ["questions"][0], "time_limit_s": 30}]}
+ONE_QUESTION = {**QUIZ, "streak_bonus": 0, "questions": [{**QUIZ["questions"][0], "time_limit_ms": 30000}]}
 
 
 def _question_times(database_url: str, quiz_id: str, position: int = 1) -> tuple[datetime, datetime, datetime | None]:
@@ -456,7 +456,7 @@ def test_an_answer_received_before_the_deadline_but_processed_after_it_counts_on
 
     assert service.close_due(quiz_id, 1) is True
     closed = notifier.personal[-1]
-    assert closed[str(ana.user_id)]["your_result"] == {"answered": True, "correct": True, "points": 917, "total": 917}
+    assert closed[str(ana.user_id)]["your_result"] == {"answered": True, "correct": True, "points": 917, "score": 917}
     assert closed[str(ben.user_id)]["your_result"]["answered"] is False
 
 
@@ -497,7 +497,7 @@ def test_an_answer_received_before_the_host_moved_on_counts_and_its_player_gets_
     assert notifier.personal[-1] == {
         str(ana.user_id): {
             **announced[str(ana.user_id)],
-            "your_result": {"answered": True, "correct": True, "points": result.points, "total": result.total},
+            "your_result": {"answered": True, "correct": True, "points": result.points, "score": result.score},
         }
     }, "only Ana's own frame, again, now with her result"
 

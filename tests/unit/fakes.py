@@ -89,13 +89,13 @@ class FakeQuizStore:
 
     def participants(self, quiz_id: str) -> list[Participant]:
         active = [s.participant for s in self.seats.get(quiz_id, {}).values() if s.participant.status == "active"]
-        order = ranked_order([(p.user_id, p.total, int(p.reached_at.timestamp() * 1000)) for p in active])
+        order = ranked_order([(p.user_id, p.score, int(p.reached_at.timestamp() * 1000)) for p in active])
         by_user = {p.user_id: p for p in active}
         return [by_user[u] for u in order]
 
     def answers_for(self, quiz_id: str, position: int) -> Mapping[str, Mapping[str, Any]]:
         return {
-            a.user_id: {"correct": a.result.correct, "points": a.result.points, "total_after": a.result.total, "given": a.given}
+            a.user_id: {"correct": a.result.correct, "points": a.result.points, "total_after": a.result.score, "given": a.given}
             for a in self.answers.get(quiz_id, [])
             if a.position == position
         }
@@ -133,7 +133,7 @@ class FakeQuizStore:
             quiz_id=quiz_id,
             user_id=p.user_id,
             display_name=p.display_name,
-            total=p.total,
+            total=p.score,
             version=p.version,
             reached_at=p.reached_at,
             reason=reason,
@@ -250,12 +250,12 @@ class FakeQuizStore:
         )
         p = seat.participant
         p = replace(
-            p, total=p.total + verdict.points, version=p.version + 1, reached_at=verdict.answered_at if verdict.points else p.reached_at
+            p, score=p.score + verdict.points, version=p.version + 1, reached_at=verdict.answered_at if verdict.points else p.reached_at
         )
         seat.participant, seat.streak = p, verdict.streak
         if verdict.correct:
             seat.last_correct_position = position
-        result = AnswerResult(quiz_id, position, verdict.correct, verdict.points, p.total, verdict.elapsed_ms, verdict.streak)
+        result = AnswerResult(quiz_id, position, verdict.correct, verdict.points, p.score, verdict.elapsed_ms, verdict.streak)
         answers.append(_Answer(position, user_id, idempotency_key, verdict.given, result))
         event = self._score(quiz_id, p, "answer", question_id=position, points=verdict.points, correct=verdict.correct)
         return RecordedAnswer(result, event, r.question if verdict.after_close else None)
@@ -392,7 +392,7 @@ class FakeBoard:
             for e in events:
                 cur = board.get(e.user_id)
                 if cur is None or cur.version < e.version:
-                    board[e.user_id] = _Entry(e.version, e.total, e.reached_ms, e.display_name, e.removed)
+                    board[e.user_id] = _Entry(e.version, e.score, e.reached_ms, e.display_name, e.removed)
                     changed.setdefault(quiz_id, []).append(e.user_id)
         return changed
 

@@ -106,8 +106,29 @@ def test_the_documents_own_examples_validate(contract: FrameContract) -> None:
     "frame",
     [
         {"type": "pong", "connectionId": "x", "extra": 1},  # a field the document does not list
-        {"type": "your_rank", "quiz_id": "K7Q2MX", "rank": 0, "score": 1, "participants": 1, "gap_to_next": 0, "next_display_name": None},
-        {"type": "leaderboard", "quiz_id": "K7Q2MX", "seq": 1, "participants": 1, "top": [], "server_time": "yesterday"},
+        {"type": "your_rank", "quiz_id": "K7Q2MX", "rank": 0, "score": 1, "player_count": 1, "gap_to_next": 0, "next_display_name": None},
+        {"type": "leaderboard", "quiz_id": "K7Q2MX", "seq": 1, "player_count": 1, "top": [], "server_time": "yesterday"},
+        # the names issue 12 retired: each must fail, so that none can come back unnoticed
+        {"type": "leaderboard", "quiz_id": "K7Q2MX", "seq": 1, "participants": 1, "top": [], "server_time": "2025-05-01T10:00:00+00:00"},
+        {"type": "your_rank", "quiz_id": "K7Q2MX", "rank": 1, "score": 1, "participants": 1, "gap_to_next": 0, "next_display_name": None},
+        {
+            "type": "answer_result",
+            "quiz_id": "K7Q2MX",
+            "question_id": 1,
+            "correct": True,
+            "points": 5,
+            "total": 5,
+            "elapsed_ms": 1,
+            "streak": 1,
+        },
+        {
+            "type": "question_closed",
+            "quiz_id": "K7Q2MX",
+            "question_id": 1,
+            "your_result": {"answered": True, "correct": True, "points": 5, "total": 5},
+        },
+        {"type": "error", "code": "not_found", "message": "no quiz"},  # the old flat error frame
+        {"type": "error", "error": {"code": "service_unavailable", "message": "later"}, "retry_after_ms": 2000},
         {"type": "no_such_frame"},
         {"message": "Something else", "connectionId": "a", "requestId": "b"},
     ],

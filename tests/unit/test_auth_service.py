@@ -153,7 +153,7 @@ def test_signup_then_login_issues_tokens_for_that_user(world: World) -> None:
     assert signed_up.user.display_name == "Ana B"
     assert signed_up.user.password_hash != PASSWORD
     body = world.service.login("ana", PASSWORD, "10.0.0.1").to_body()
-    assert body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert body["token_type"] == "Bearer" and body["expires_in_ms"] == 900_000
     assert body["user"]["id"] == str(signed_up.user.id)
     assert world.auth.principal(body["access_token"]).user_id == signed_up.user.id
 

@@ -94,7 +94,7 @@ def test_a_question_shows_its_choices_numbered_from_one_and_the_time() -> None:
 
 def test_the_leaderboard_marks_the_player() -> None:
     frame = {
-        "participants": 3,
+        "player_count": 3,
         "top": [
             {"rank": 1, "user_id": "a", "display_name": "Ana", "score": 950},
             {"rank": 2, "user_id": "b", "display_name": "Ben", "score": 700},
@@ -104,24 +104,24 @@ def test_the_leaderboard_marks_the_player() -> None:
     assert lines[0] == "leaderboard · 3 players"
     assert lines[1].strip().startswith("1. Ana") and "← you" not in lines[1]
     assert lines[2].startswith(" >") and lines[2].endswith("700  ← you")
-    assert cli.render_leaderboard({"participants": 0, "top": []})[1] == "  (no scores yet)"
+    assert cli.render_leaderboard({"player_count": 0, "top": []})[1] == "  (no scores yet)"
 
 
 def test_rank_result_and_closing_lines() -> None:
-    assert cli.render_rank({"rank": 2, "participants": 3, "score": 700, "gap_to_next": 251, "next_display_name": "Ana"}) == (
+    assert cli.render_rank({"rank": 2, "player_count": 3, "score": 700, "gap_to_next": 251, "next_display_name": "Ana"}) == (
         "you are #2 of 3 with 700 points — 251 more to pass Ana"
     )
-    assert cli.render_rank({"rank": 1, "participants": 3, "score": 950, "gap_to_next": 0}).endswith("in the lead!")
-    assert cli.render_answer_result({"correct": True, "points": 950, "total": 1950, "streak": 2}) == (
-        "✓ correct! +950 points (total 1950, streak 2)"
+    assert cli.render_rank({"rank": 1, "player_count": 3, "score": 950, "gap_to_next": 0}).endswith("in the lead!")
+    assert cli.render_answer_result({"correct": True, "points": 950, "score": 1950, "streak": 2}) == (
+        "✓ correct! +950 points (score 1950, streak 2)"
     )
-    assert cli.render_answer_result({"correct": False, "points": 0, "total": 10, "streak": 0}) == "✗ wrong — 0 points (total 10)"
+    assert cli.render_answer_result({"correct": False, "points": 0, "score": 10, "streak": 0}) == "✗ wrong — 0 points (score 10)"
     closed = {
         "question_id": 1,
         "correct_answer": "surrender",
-        "your_result": {"answered": False, "correct": False, "points": 0, "total": 5},
+        "your_result": {"answered": False, "correct": False, "points": 0, "score": 5},
     }
-    assert cli.render_question_closed(closed) == ["── question 1 closed · answer: surrender", "   you did not answer (total 5)"]
+    assert cli.render_question_closed(closed) == ["── question 1 closed · answer: surrender", "   you did not answer (score 5)"]
     typed = {"question_id": 2, "accepted_answers": ["postpone", "delay"], "answers": 3}
     assert cli.render_question_closed(typed) == ["── question 2 closed · answer: postpone / delay", "   3 answers received"]
     standings = cli.render_standings([{"rank": 1, "user_id": "a", "display_name": "Ana", "score": 9}], me="a")
@@ -181,7 +181,7 @@ def test_a_player_answers_the_open_question_once() -> None:
     joined = {
         "type": "joined",
         "quiz": {"title": "Verbs", "question_count": 3, "status": "open"},
-        "leaderboard": {"participants": 2},
+        "leaderboard": {"player_count": 2},
         "me": {},
     }
     lines = screen.on_frame(joined, now=0.0)
@@ -195,8 +195,8 @@ def test_a_player_answers_the_open_question_once() -> None:
     assert sent[-1] == {"action": "answer", "quiz_id": "ABC234", "question_id": 1, "answer": 1, "request_id": sent[-1]["request_id"]}
     assert screen.on_line("1", now=4.0) == ["you already answered question 1 — wait for the next one"]
     assert len(sent) == 1
-    result = {"type": "answer_result", "request_id": sent[-1]["request_id"], "correct": False, "points": 0, "total": 0, "streak": 0}
-    assert screen.on_frame(result, now=4.0) == ["✗ wrong — 0 points (total 0)"]
+    result = {"type": "answer_result", "request_id": sent[-1]["request_id"], "correct": False, "points": 0, "score": 0, "streak": 0}
+    assert screen.on_frame(result, now=4.0) == ["✗ wrong — 0 points (score 0)"]
     assert screen.on_line("1", now=25.0) == ["no question is open — wait for the host"], "past the deadline"
 
 
@@ -205,7 +205,12 @@ def test_a_rejected_answer_can_be_retried_and_a_late_one_cannot() -> None:
     screen = cli.PlayScreen(quiz_id="ABC234", me="u1", send=sent)
     screen.on_frame(opened(TYPED, 10_000), now=0.0)
     screen.on_line("postpone", now=1.0)
-    refused = {"type": "error", "action": "answer", "request_id": sent[-1]["request_id"], "code": "rate_limited", "message": "slow down"}
+    refused = {
+        "type": "error",
+        "action": "answer",
+        "request_id": sent[-1]["request_id"],
+        "error": {"code": "rate_limited", "message": "slow down"},
+    }
     assert screen.on_frame(refused, now=1.1)[0].startswith("error: too many attempts")
     screen.on_line("postpone", now=2.0)
     assert len(sent) == 2 and sent[-1]["answer"] == "postpone"
@@ -226,7 +231,7 @@ def test_the_countdown_prints_at_ten_five_and_three_seconds() -> None:
 
 def test_older_leaderboards_are_ignored_and_the_quiz_end_finishes_the_session() -> None:
     screen = cli.PlayScreen(quiz_id="ABC234", me="u1", send=Sent())
-    board = {"type": "leaderboard", "seq": 5, "participants": 1, "top": [{"rank": 1, "user_id": "u1", "display_name": "Me", "score": 3}]}
+    board = {"type": "leaderboard", "seq": 5, "player_count": 1, "top": [{"rank": 1, "user_id": "u1", "display_name": "Me", "score": 3}]}
     assert screen.on_frame(board, now=0.0)
     assert screen.on_frame({**board, "seq": 4}, now=0.0) == []
     assert screen.on_line("/board", now=0.0)[0] == "leaderboard · 1 player"
@@ -237,7 +242,7 @@ def test_older_leaderboards_are_ignored_and_the_quiz_end_finishes_the_session() 
 
 def test_a_failed_join_ends_the_session_with_the_reason() -> None:
     screen = cli.PlayScreen(quiz_id="ZZZZZZ", me="u1", send=Sent())
-    lines = screen.on_frame({"type": "error", "action": "join", "code": "not_found", "message": "no quiz"}, now=0.0)
+    lines = screen.on_frame({"type": "error", "action": "join", "error": {"code": "not_found", "message": "no quiz"}}, now=0.0)
     assert lines == ["error: quiz ZZZZZZ not found — check the PIN"]
     assert screen.done and screen.exit_code == 1
 
@@ -262,11 +267,11 @@ def test_the_host_sees_players_join_and_paces_the_quiz() -> None:
         "type": "joined",
         "role": "host",
         "quiz": {"title": "Verbs", "question_count": 1, "status": "open"},
-        "leaderboard": {"participants": 0},
+        "leaderboard": {"player_count": 0},
     }
     assert "PIN ABC234" in screen.on_frame(joined, now=0.0)[0]
     roster.append({"user_id": "a", "display_name": "Ana"})
-    lines = screen.on_frame({"type": "leaderboard", "seq": 1, "participants": 1, "top": []}, now=0.0)
+    lines = screen.on_frame({"type": "leaderboard", "seq": 1, "player_count": 1, "top": []}, now=0.0)
     assert lines[0] == "+ Ana joined (1 players)"
     assert screen.on_line("start", now=0.0) == []
     opened = {"type": "question_opened", "question": {"question_id": 1, "prompt": "?", "kind": "typed"}, "remaining_ms": 5000}
@@ -286,7 +291,7 @@ def test_the_host_sees_players_join_and_paces_the_quiz() -> None:
 
 def test_the_session_file_is_private_and_round_trips(tmp_path: Path) -> None:
     profile = cli.Profile(tmp_path / "dir" / "session.json", url="http://x")
-    profile.store_tokens({"user": {"id": "u1"}, "access_token": "A", "refresh_token": "R", "expires_in": 900}, now=1000.0)
+    profile.store_tokens({"user": {"id": "u1"}, "access_token": "A", "refresh_token": "R", "expires_in_ms": 900_000}, now=1000.0)
     profile.save()
     assert (profile.path.stat().st_mode & 0o777) == 0o600
     again = cli.Profile.load(profile.path)
@@ -313,7 +318,7 @@ class FakeServer:
         self.calls.append(f"{request.method} {request.url.path} {request.headers.get('authorization', '')}".strip())
         if request.url.path == "/auth/refresh":
             assert json.loads(request.content) == {"refresh_token": "R1"}
-            return httpx.Response(200, json={"access_token": "A2", "refresh_token": "R2", "expires_in": 900})
+            return httpx.Response(200, json={"access_token": "A2", "refresh_token": "R2", "expires_in_ms": 900_000})
         if request.headers.get("authorization") != f"Bearer {self.valid}":
             return httpx.Response(401, json={"error": {"code": "token_expired", "message": "expired"}})
         return httpx.Response(201, json={"quiz_id": "ABC234"})

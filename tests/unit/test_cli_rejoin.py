@@ -64,7 +64,7 @@ class FakeAccount:
 
 
 JOINED = {"type": "joined", "quiz_id": QUIZ_ID, "role": "player", "quiz": {"title": "Phrasal verbs", "question_count": 3, "status": "open"},
-          "open_question": None, "leaderboard": {"participants": 1, "top": []}, "me": {"rank": None, "score": 0}}  # fmt: skip
+          "open_question": None, "leaderboard": {"player_count": 1, "top": []}, "me": {"rank": None, "score": 0}}  # fmt: skip
 
 
 class SilentKeyboard:

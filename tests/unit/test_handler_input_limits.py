@@ -70,7 +70,7 @@ def test_a_hostile_request_id_is_refused_before_the_service(
     frame = ws_answer(
         module, aws_event, '{"action": "answer", "quiz_id": "K7Q2MX", "question_id": 1, "answer": 0, "request_id": "' + request_id + '"}'
     )
-    assert (frame["type"], frame["code"], frame["details"]) == ("error", "bad_request", {"field": "request_id"}), reason
+    assert (frame["type"], frame["error"]["code"], frame["error"]["details"]) == ("error", "bad_request", {"field": "request_id"}), reason
     assert service.calls == []
 
 
@@ -89,7 +89,7 @@ def test_a_hostile_answer_frame_gets_an_error_frame_not_an_exception(
 ) -> None:
     module, service = answers
     frame = ws_answer(module, aws_event, body)
-    assert frame["type"] == "error" and frame["code"] in ("bad_request", "validation_failed")
+    assert frame["type"] == "error" and frame["error"]["code"] in ("bad_request", "validation_failed")
     assert service.calls == []
 
 
@@ -106,7 +106,7 @@ def test_a_participant_id_postgresql_would_refuse_is_a_400_before_the_service(
 ) -> None:
     module, service = answers
     status, error = http(
-        module, aws_event, "DELETE /quizzes/{quiz_id}/participants/{user_id}", pathParameters={"quiz_id": "K7Q2MX", "user_id": user_id}
+        module, aws_event, "DELETE /quizzes/{quiz_id}/players/{user_id}", pathParameters={"quiz_id": "K7Q2MX", "user_id": user_id}
     )
     assert (status, error["code"], error["details"]["field"]) == (400, "validation_failed", "user_id")
     assert service.calls == []

@@ -41,12 +41,12 @@ def test_rank_frames_give_the_gap_to_the_player_above() -> None:
     assert frames["a"]["gap_to_next"] == 0 and frames["a"]["next_display_name"] is None
     assert frames["b"]["gap_to_next"] == 1, "a tie keeps the earlier player ahead: passing takes one point more"
     assert frames["c"] == rank_frame("Q", ranked[2], 900, "Ben", 3)
-    assert frames["c"]["gap_to_next"] == 501 and frames["c"]["participants"] == 3
+    assert frames["c"]["gap_to_next"] == 501 and frames["c"]["player_count"] == 3
 
 
 def test_records_of_the_scores_topic() -> None:
     score = {
-        "type": "score", "event_id": "e1", "quiz_id": "Q", "user_id": "u", "display_name": "Ana", "total": 5, "version": 2,
+        "type": "score", "event_id": "e1", "quiz_id": "Q", "user_id": "u", "display_name": "Ana", "score": 5, "version": 2,
         "reached_at": "2026-01-01T00:00:00+00:00",
     }  # fmt: skip
     assert isinstance(parse_record(json.dumps(score)), ScoreEvent)

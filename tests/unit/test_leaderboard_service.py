@@ -47,10 +47,10 @@ def test_a_batch_moves_the_board_and_tells_each_player_who_answered_where_they_s
     assert lb.scores() == {"ana": 900, "ben": 700}
     assert outcome.applied == 2  # the newest event per player
     [board] = lb.notifier.boards()
-    assert [row["user_id"] for row in board["top"]] == ["ana", "ben"] and board["participants"] == 2
+    assert [row["user_id"] for row in board["top"]] == ["ana", "ben"] and board["player_count"] == 2
     [ben] = lb.notifier.frames_of("ben", "your_rank")
     assert (ben["rank"], ben["gap_to_next"], ben["next_display_name"]) == (2, 201, "Ana")
-    assert {k: e.total for k, e in lb.standings.persisted.items()} == {(QUIZ, "ana"): 900, (QUIZ, "ben"): 700}
+    assert {k: e.score for k, e in lb.standings.persisted.items()} == {(QUIZ, "ana"): 900, (QUIZ, "ben"): 700}
 
 
 def test_a_replayed_or_older_event_changes_nothing(lb: Leaderboard) -> None:
@@ -119,6 +119,6 @@ def test_only_the_quizs_host_and_players_may_read_its_board(lb: Leaderboard) -> 
 
     assert lb.service.read(QUIZ, "ana", 10)["me"]["rank"] == 1
     assert lb.service.read(QUIZ, "host", 10)["top"][0]["user_id"] == "ana"
-    assert lb.service.read(QUIZ, "eve", 10, is_admin=True)["participants"] == 1
+    assert lb.service.read(QUIZ, "eve", 10, is_admin=True)["player_count"] == 1
     with pytest.raises(NotFound):
         lb.service.read(QUIZ, "eve", 10)

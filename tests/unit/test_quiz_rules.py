@@ -100,7 +100,10 @@ def test_a_valid_draft_gets_defaults() -> None:
         ({"choices": ["same", "SAME"]}, "questions[0].choices"),
         ({"correct_choice": 2}, "questions[0].correct_choice"),
         ({"correct_choice": True}, "questions[0].correct_choice"),
-        ({"time_limit_s": 1}, "questions[0].time_limit_s"),
+        ({"time_limit_ms": 4_999}, "questions[0].time_limit_ms"),
+        ({"time_limit_ms": 300_001}, "questions[0].time_limit_ms"),
+        ({"time_limit_ms": 20_000.0}, "questions[0].time_limit_ms"),
+        ({"time_limit_ms": "20000"}, "questions[0].time_limit_ms"),
         ({"points": -1}, "questions[0].points"),
         ({"prompt": "   "}, "questions[0].prompt"),
         ({"kind": "typed", "accepted_answers": []}, "questions[0].accepted_answers"),
@@ -112,6 +115,14 @@ def test_invalid_drafts_name_the_field(patch: dict[str, object], field: str) -> 
         parse_draft(_quiz(**patch))
     assert err.value.details["field"] == field
     assert err.value.status == 400 and err.value.code == "validation_failed"
+
+
+def test_a_time_limit_is_whole_milliseconds_and_the_refusal_says_the_range() -> None:
+    assert parse_draft(_quiz(time_limit_ms=5_000)).questions[0].time_limit_ms == 5_000
+    assert parse_draft(_quiz(time_limit_ms=300_000)).questions[0].time_limit_ms == 300_000
+    with pytest.raises(ValidationFailed) as err:
+        parse_draft(_quiz(time_limit_ms=20))  # seconds, by mistake
+    assert str(err.value) == "questions[0].time_limit_ms must be an integer number of milliseconds from 5000 to 300000"
 
 
 def test_draft_without_questions_or_title_is_refused() -> None:

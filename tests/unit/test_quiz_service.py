@@ -23,8 +23,8 @@ BEN = Principal(uuid.uuid4(), "Ben", Role.PLAYER)
 DRAFT: dict[str, Any] = {
     "title": "Animals",
     "questions": [
-        {"kind": "multiple_choice", "prompt": "A cat is a...", "choices": ["plant", "animal"], "correct_choice": 1, "time_limit_s": 10},
-        {"kind": "typed", "prompt": "Spell 'dog' in French", "accepted_answers": ["chien"], "time_limit_s": 10},
+        {"kind": "multiple_choice", "prompt": "A cat is a...", "choices": ["plant", "animal"], "correct_choice": 1, "time_limit_ms": 10000},
+        {"kind": "typed", "prompt": "Spell 'dog' in French", "accepted_answers": ["chien"], "time_limit_ms": 10000},
     ],
 }
 
@@ -53,10 +53,10 @@ def test_the_host_creates_a_quiz_and_players_join_it_once(game: Game) -> None:
     quiz_id = game.quiz_with_players(ANA)
     again = game.service.join(ANA, quiz_id.lower())
 
-    assert again["joined"] is False and again["participant"]["display_name"] == "Ana"
+    assert again["joined"] is False and again["player"]["display_name"] == "Ana"
     assert [e["reason"] for e in game.published("score")] == ["joined"]  # one seat, one event
     view = game.service.get(HOST, quiz_id)
-    assert view["participant_count"] == 1 and view["questions"][0]["correct_choice"] == 1
+    assert view["player_count"] == 1 and view["questions"][0]["correct_choice"] == 1
     assert "correct_choice" not in str(game.service.get(ANA, quiz_id)["questions"])  # players see no unopened question
 
 
@@ -95,9 +95,9 @@ def test_an_answer_is_scored_once_and_a_retry_with_its_key_replays_it(game: Game
     first = game.service.answer(ANA, quiz_id, 1, 1, "k-1")
     retry = game.service.answer(ANA, quiz_id, 1, 1, "k-1")
 
-    assert first.correct and first.points > 0 and first.total == first.points and not first.replayed
-    assert retry.replayed and retry.total == first.total
-    assert [e["total"] for e in game.published("score") if e["reason"] == "answer"] == [first.total]  # published once
+    assert first.correct and first.points > 0 and first.score == first.points and not first.replayed
+    assert retry.replayed and retry.score == first.score
+    assert [e["score"] for e in game.published("score") if e["reason"] == "answer"] == [first.score]  # published once
     with pytest.raises(IdempotencyKeyReused):
         game.service.answer(ANA, quiz_id, 1, 0, "k-1")  # the same key may not change the answer
     with pytest.raises(AlreadyAnswered):
@@ -115,8 +115,8 @@ def test_next_closes_the_question_with_each_players_own_result(game: Game) -> No
     [ana] = game.notifier.frames_of(str(ANA.user_id), "question_closed")
     [ben] = game.notifier.frames_of(str(BEN.user_id), "question_closed")
     [host] = game.notifier.frames_of(str(HOST.user_id), "question_closed")
-    assert ana["your_result"] == {"answered": True, "correct": True, "points": right.points, "total": right.total}
-    assert ben["your_result"] == {"answered": False, "correct": False, "points": 0, "total": 0}
+    assert ana["your_result"] == {"answered": True, "correct": True, "points": right.points, "score": right.score}
+    assert ben["your_result"] == {"answered": False, "correct": False, "points": 0, "score": 0}
     assert host["correct_answer"] == "animal" and host["answers"] == 1
     assert [e["question_id"] for e in game.published("question_closed")] == [1]
     assert game.notifier.to_everyone[-1][1]["question"]["question_id"] == 2

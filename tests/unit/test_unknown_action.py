@@ -17,8 +17,10 @@ _spec.loader.exec_module(ws_connect)
 def reply(body: str, *, binary: bool = False) -> dict[str, Any]:
     event = {"requestContext": {"routeKey": "$default", "connectionId": "c1"}, "body": body, "isBase64Encoded": binary}
     frame: dict[str, Any] = json.loads(ws_connect._default(event)["body"])
-    assert frame["code"] == "unknown_action" and frame["actions"] == ["join", "answer", "ping"]
-    return frame
+    assert frame["type"] == "error" and set(frame) == {"type", "error"}
+    error: dict[str, Any] = frame["error"]
+    assert error["code"] == "unknown_action" and error["details"] == {"actions": ["join", "answer", "ping"]}
+    return error
 
 
 def test_a_frame_with_an_unknown_action_is_told_which_one_and_what_there_is() -> None:

@@ -14,8 +14,9 @@ class QuizError(Exception):
 
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
-    # Seconds a client should wait before retrying, when the error says so (HTTP `Retry-After`,
-    # WebSocket `retry_after_ms`); None: retrying will not help, or there is nothing to say.
+    # Seconds a client should wait before retrying, when the error says so: the HTTP `Retry-After`
+    # header (seconds, as HTTP defines it) and `error.details.retry_after_ms` in both the HTTP body and
+    # the WebSocket error frame; None: retrying will not help, or there is nothing to say.
     retry_after: int | None = None
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
@@ -25,20 +26,27 @@ class QuizError(Exception):
         self.headers = headers or {}
 
     def to_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": {"code": self.code, "message": self.message}}
-        if self.details:
-            body["error"]["details"] = self.details
-        return body
+        """The HTTP error body: `{"error": {"code", "message", "details"?}}`."""
+        return {"error": self.error_object()}
 
     def to_frame(self, action: str | None = None) -> dict[str, Any]:
-        """The WebSocket error frame: the HTTP body's `error` fields, plus `retry_after_ms` when retrying helps."""
+        """The WebSocket error frame: `{"type": "error", "action"?, "error": ...}` with the very `error`
+        object the HTTP body carries for the same error."""
         frame: dict[str, Any] = {"type": "error"}
         if action is not None:
             frame["action"] = action
-        frame.update(self.to_body()["error"])
-        if self.retry_after is not None:
-            frame["retry_after_ms"] = self.retry_after * 1000
+        frame["error"] = self.error_object()
         return frame
+
+    def error_object(self) -> dict[str, Any]:
+        """`code`, `message` and, when there is any, `details`; a retry hint is `details.retry_after_ms`."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        details = dict(self.details)
+        if self.retry_after is not None:
+            details["retry_after_ms"] = self.retry_after * 1000
+        if details:
+            error["details"] = details
+        return error
 
 
 class BadRequest(QuizError):
@@ -79,7 +87,7 @@ class TooManyRequests(QuizError):
     code = "rate_limited"
 
     def __init__(self, message: str, *, retry_after: int, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message, details={"retry_after": retry_after, **(details or {})}, headers={"Retry-After": str(retry_after)})
+        super().__init__(message, details=details, headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after
 
 
@@ -87,7 +95,7 @@ class DependencyUnavailable(QuizError):
     """A backing service (database, cache, broker) failed or did not answer within its short timeout.
 
     Always 503 `service_unavailable` with a retry hint, so a client backs off instead of hammering a
-    recovering service: `Retry-After` in HTTP, `retry_after_ms` in a WebSocket error frame."""
+    recovering service: `Retry-After` in HTTP, `error.details.retry_after_ms` in the body and the frame."""
 
     status = 503
     code = "service_unavailable"

@@ -23,16 +23,16 @@ def utcnow() -> datetime:
 class TokenPair:
     access_token: str
     refresh_token: str
-    expires_in: int
-    refresh_expires_in: int
+    expires_in_ms: int
+    refresh_expires_in_ms: int
 
     def to_body(self) -> dict[str, Any]:
         return {
             "access_token": self.access_token,
             "refresh_token": self.refresh_token,
             "token_type": "Bearer",
-            "expires_in": self.expires_in,
-            "refresh_expires_in": self.refresh_expires_in,
+            "expires_in_ms": self.expires_in_ms,
+            "refresh_expires_in_ms": self.refresh_expires_in_ms,
         }
 
 
@@ -156,6 +156,6 @@ class AuthService:
         return TokenPair(
             access_token=self._tokens.issue_access(user, session_id),
             refresh_token=self._tokens.issue_refresh(user.id, session_id, jti),
-            expires_in=self._tokens.access_ttl,
-            refresh_expires_in=self._tokens.refresh_ttl,
+            expires_in_ms=self._tokens.access_ttl * 1000,  # the token service counts whole seconds
+            refresh_expires_in_ms=self._tokens.refresh_ttl * 1000,
         )

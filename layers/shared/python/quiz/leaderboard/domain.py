@@ -44,7 +44,7 @@ class ScoreEvent:
     quiz_id: str
     user_id: str
     display_name: str
-    total: int
+    score: int
     version: int
     reached_ms: int
     removed: bool
@@ -61,7 +61,7 @@ class ScoreEvent:
                 quiz_id=str(data["quiz_id"]),
                 user_id=str(data["user_id"]),
                 display_name=str(data["display_name"]),
-                total=int(data["total"]),
+                score=int(data["score"]),
                 version=int(data["version"]),
                 reached_ms=int(reached.timestamp() * 1000),
                 removed=bool(data.get("removed", False)),
@@ -156,7 +156,7 @@ class BoardView:
 
     quiz_id: str
     seq: int
-    participants: int
+    player_count: int
     top: list[Standing]
     climbers: list[Climber]
 
@@ -166,20 +166,20 @@ def leaderboard_frame(view: BoardView, server_time: str) -> dict[str, Any]:
         "type": "leaderboard",
         "quiz_id": view.quiz_id,
         "seq": view.seq,
-        "participants": view.participants,
+        "player_count": view.player_count,
         "top": [s.body() for s in view.top],
         "server_time": server_time,
     }
 
 
-def rank_frame(quiz_id: str, me: Standing, above_score: int | None, above_name: str | None, participants: int) -> dict[str, Any]:
+def rank_frame(quiz_id: str, me: Standing, above_score: int | None, above_name: str | None, player_count: int) -> dict[str, Any]:
     """A player's own place: rank, score and the points needed to pass the player above."""
     return {
         "type": "your_rank",
         "quiz_id": quiz_id,
         "rank": me.rank,
         "score": me.score,
-        "participants": participants,
+        "player_count": player_count,
         # on equal scores the earlier player stays ahead, so passing them needs one point more
         "gap_to_next": (above_score - me.score + 1) if above_score is not None else 0,
         "next_display_name": above_name,

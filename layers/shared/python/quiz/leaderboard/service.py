@@ -175,7 +175,7 @@ class LeaderboardService:
             personal = everyone_ranks(quiz_id, self.board.ranked(quiz_id))
         else:
             personal = {
-                c.standing.user_id: rank_frame(quiz_id, c.standing, c.above_score, c.above_name, view.participants) for c in view.climbers
+                c.standing.user_id: rank_frame(quiz_id, c.standing, c.above_score, c.above_name, view.player_count) for c in view.climbers
             }
         return QuizPush(quiz_id, leaderboard_frame(view, server_time) if with_board else None, personal)
 
@@ -197,7 +197,7 @@ class LeaderboardService:
         me = next((c.standing for c in view.climbers), None)
         return {
             "quiz_id": quiz_id,
-            "participants": view.participants,
+            "player_count": view.player_count,
             "top": [s.body() for s in view.top],
             "me": me.body() if me else None,
         }

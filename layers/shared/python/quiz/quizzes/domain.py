@@ -24,9 +24,9 @@ CHOICE_MAX = 200
 MIN_CHOICES, MAX_CHOICES = 2, 6
 MAX_ACCEPTED = 10
 MAX_QUESTIONS = 100
-TIME_LIMIT_S = (5, 300)
+TIME_LIMIT_MS = (5_000, 300_000)
 POINTS_RANGE = (0, 10_000)
-DEFAULT_TIME_LIMIT_S = 20
+DEFAULT_TIME_LIMIT_MS = 20_000
 DEFAULT_POINTS = 1000
 MAX_STREAK_BONUS = 500
 ANSWER_MAX = 200
@@ -114,10 +114,11 @@ def _text(obj: dict[str, Any], name: str, limit: int, where: str) -> str:
     return value
 
 
-def _int(obj: dict[str, Any], name: str, default: int, lo: int, hi: int, where: str) -> int:
+def _int(obj: dict[str, Any], name: str, default: int, lo: int, hi: int, where: str, unit: str = "") -> int:
     value = obj.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValidationFailed(f"{where}{name} must be an integer from {lo} to {hi}", details={"field": f"{where}{name}"})
+        what = f"an integer number of {unit}" if unit else "an integer"
+        raise ValidationFailed(f"{where}{name} must be {what} from {lo} to {hi}", details={"field": f"{where}{name}"})
     return value
 
 
@@ -127,9 +128,9 @@ def parse_question(raw: Any, position: int) -> Question:
         raise ValidationFailed(f"{where[:-1]} must be an object", details={"field": where[:-1]})
     kind = raw.get("kind")
     prompt = _text(raw, "prompt", PROMPT_MAX, where)
-    time_limit_s = _int(raw, "time_limit_s", DEFAULT_TIME_LIMIT_S, *TIME_LIMIT_S, where)
+    time_limit_ms = _int(raw, "time_limit_ms", DEFAULT_TIME_LIMIT_MS, *TIME_LIMIT_MS, where, unit="milliseconds")
     points = _int(raw, "points", DEFAULT_POINTS, *POINTS_RANGE, where)
-    common = {"position": position, "prompt": prompt, "time_limit_ms": time_limit_s * 1000, "points": points}
+    common = {"position": position, "prompt": prompt, "time_limit_ms": time_limit_ms, "points": points}
     if kind == "multiple_choice":
         choices = raw.get("choices")
         if not isinstance(choices, list) or not MIN_CHOICES <= len(choices) <= MAX_CHOICES:
@@ -242,13 +243,13 @@ class Quiz:
 
 @dataclass(frozen=True)
 class AnswerResult:
-    """What the player learns at once: right or wrong, points, new total."""
+    """What the player learns at once: right or wrong, the answer's points, the player's new score."""
 
     quiz_id: str
     question_id: int
     correct: bool
     points: int
-    total: int
+    score: int
     elapsed_ms: int
     streak: int
     replayed: bool = False  # True when an Idempotency-Key retry returned the stored result
@@ -259,7 +260,7 @@ class AnswerResult:
             "question_id": self.question_id,
             "correct": self.correct,
             "points": self.points,
-            "total": self.total,
+            "score": self.score,
             "elapsed_ms": self.elapsed_ms,
             "streak": self.streak,
         }
@@ -267,18 +268,18 @@ class AnswerResult:
 
 @dataclass(frozen=True)
 class Participant:
-    """A player's seat in a quiz: their running total, its version (one per change) and when they reached it."""
+    """A player's seat in a quiz: their score so far, its version (one per change) and when they reached it."""
 
     user_id: str
     display_name: str
     status: str  # "active" or "removed"
-    total: int
+    score: int
     version: int
     reached_at: datetime
     joined_at: datetime
 
     def body(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "display_name": self.display_name, "total": self.total, "joined_at": self.joined_at.isoformat()}
+        return {"user_id": self.user_id, "display_name": self.display_name, "score": self.score, "joined_at": self.joined_at.isoformat()}
 
 
 def score_event(
@@ -296,7 +297,7 @@ def score_event(
     correct: bool | None = None,
     removed: bool = False,
 ) -> dict[str, Any]:
-    """The Kafka score event: the player's ABSOLUTE total and a per-player version.
+    """The Kafka score event: the player's ABSOLUTE score (`total` here: the sum of their points) and a per-player version.
 
     A consumer keeps, per (quiz, player), the event with the highest version, so a replay or a
     reorder can never double-count or lower a score.
@@ -308,7 +309,7 @@ def score_event(
         "quiz_id": quiz_id,
         "user_id": user_id,
         "display_name": display_name,
-        "total": total,
+        "score": total,
         "version": version,
         "reached_at": reached_at.isoformat(),
         "reason": reason,

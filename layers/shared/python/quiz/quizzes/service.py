@@ -39,7 +39,7 @@ def _host_guard(principal: Principal) -> Any:
 def standings(participants: list[Participant], limit: int = FINAL_STANDINGS) -> list[dict[str, Any]]:
     """Ranked rows (ties share neither rank nor order: who reached the score first ranks higher)."""
     return [
-        {"rank": i, "user_id": p.user_id, "display_name": p.display_name, "score": p.total} for i, p in enumerate(participants[:limit], 1)
+        {"rank": i, "user_id": p.user_id, "display_name": p.display_name, "score": p.score} for i, p in enumerate(participants[:limit], 1)
     ]
 
 
@@ -82,7 +82,7 @@ class QuizService:
     def get(self, viewer: Principal, raw_id: str) -> dict[str, Any]:
         quiz, now = self.store.get(normalise_quiz_id(raw_id))
         view = quiz.view(now, as_host=self._hosts(viewer, quiz))
-        view["participant_count"] = len(self.store.participants(quiz.id))
+        view["player_count"] = len(self.store.participants(quiz.id))
         return view
 
     def list_hosted(self, host: Principal) -> list[dict[str, Any]]:
@@ -110,7 +110,7 @@ class QuizService:
         quiz, _ = self.store.get(quiz_id)
         participant, joined = self.seat(player, quiz)
         quiz, now = self.store.get(quiz_id)
-        return {"quiz": quiz.view(now, as_host=self._hosts(player, quiz)), "participant": participant.body(), "joined": joined}
+        return {"quiz": quiz.view(now, as_host=self._hosts(player, quiz)), "player": participant.body(), "joined": joined}
 
     def seat(self, player: Principal, quiz: Quiz) -> tuple[Participant, bool]:
         """Give the player a seat in this quiz (or find theirs); True when the seat is new."""
@@ -134,7 +134,7 @@ class QuizService:
         quiz, _ = self.store.get(quiz_id)
         return is_host(user_id, quiz.host_id)
 
-    def participants(self, viewer: Principal, raw_id: str) -> list[dict[str, Any]]:
+    def players(self, viewer: Principal, raw_id: str) -> list[dict[str, Any]]:
         quiz_id = normalise_quiz_id(raw_id)
         quiz, _ = self.store.get(quiz_id)
         everyone = self.store.participants(quiz_id)
@@ -220,7 +220,7 @@ class QuizService:
         for p in self.store.participants(quiz.id):
             mine = answers.get(p.user_id)
             frames[p.user_id] = question_closed(
-                quiz.id, r.question, mine is not None, bool(mine and mine["correct"]), mine["points"] if mine else 0, p.total
+                quiz.id, r.question, mine is not None, bool(mine and mine["correct"]), mine["points"] if mine else 0, p.score
             )
         solution = r.question.solution()
         frames[quiz.host_id] = {"type": "question_closed", "quiz_id": quiz.id, "question_id": position, **solution, "answers": len(answers)}
@@ -263,7 +263,7 @@ class QuizService:
         if recorded.closed_before is not None:
             # Received before the close, recorded after it: the question_closed frame this player got (or
             # is getting) may say "not answered". Send theirs again with the real result.
-            frame = question_closed(quiz_id, recorded.closed_before, True, result.correct, result.points, result.total)
+            frame = question_closed(quiz_id, recorded.closed_before, True, result.correct, result.points, result.score)
             self._push(self._notifier.to_players, quiz_id, {str(player.user_id): frame})
         return result
 
@@ -349,14 +349,14 @@ class QuizService:
         return republished
 
 
-def question_closed(quiz_id: str, question: Question, answered: bool, correct: bool, points: int, total: int) -> dict[str, Any]:
+def question_closed(quiz_id: str, question: Question, answered: bool, correct: bool, points: int, score: int) -> dict[str, Any]:
     """A player's question_closed frame: the solution and their own result (no answer = 0 points)."""
     return {
         "type": "question_closed",
         "quiz_id": quiz_id,
         "question_id": question.position,
         **question.solution(),
-        "your_result": {"answered": answered, "correct": correct, "points": points, "total": total},
+        "your_result": {"answered": answered, "correct": correct, "points": points, "score": score},
     }
 
 

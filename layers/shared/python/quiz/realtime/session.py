@@ -47,7 +47,7 @@ class QuizSessions:
             # whatever the quiz's size; GET /quizzes/{quiz_id} returns the questions.
             "quiz": {k: v for k, v in quiz.view(now, as_host=hosting).items() if k != "questions"},
             "open_question": question_opened(quiz, now) if current and current.is_open(now) else None,
-            "leaderboard": {"participants": board["participants"], "top": board["top"]},
+            "leaderboard": {"player_count": board["player_count"], "top": board["top"]},
             "me": board["me"],
         }
 

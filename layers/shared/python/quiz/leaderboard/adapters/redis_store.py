@@ -145,7 +145,7 @@ class RedisLeaderboard:
     def _args(self, events: Iterable[ScoreEvent]) -> list[Any]:
         args: list[Any] = []
         for e in events:
-            args += [e.user_id, e.version, e.total, e.reached_ms, e.display_name, "1" if e.removed else "0"]
+            args += [e.user_id, e.version, e.score, e.reached_ms, e.display_name, "1" if e.removed else "0"]
         return [*args, TTL_S]
 
     def missing(self, quiz_ids: Iterable[str]) -> list[str]:
@@ -275,7 +275,7 @@ def _board_view(quiz_id: str, seq: Any, reply: Any) -> BoardView:
     return BoardView(
         quiz_id=quiz_id,
         seq=int(seq),
-        participants=int(count),
+        player_count=int(count),
         top=[
             Standing(rank=r, user_id=_s(top[j]), display_name=_s(top[j + 1]), score=int(float(top[j + 2])))
             for r, j in enumerate(range(0, len(top), 3), 1)

@@ -93,7 +93,7 @@ def _participant(row: Row) -> Participant:
         user_id=str(row["user_id"]),
         display_name=row["display_name"],
         status=row["status"],
-        total=row["total"],
+        score=row["total"],  # the column keeps its name; the API and the domain say `score`
         version=row["version"],
         reached_at=row["reached_at"],
         joined_at=row["joined_at"],
@@ -188,7 +188,7 @@ class PostgresQuizStore:
         with self._tx() as conn:
             rows = conn.execute(
                 "SELECT id AS quiz_id, title, status, locked, question_count, created_at,"
-                " (SELECT count(*) FROM participants p WHERE p.quiz_id = q.id AND p.status = 'active') AS participants"
+                " (SELECT count(*) FROM participants p WHERE p.quiz_id = q.id AND p.status = 'active') AS player_count"
                 " FROM quizzes q WHERE host_id = %s ORDER BY created_at DESC LIMIT 200",
                 (host_id,),
             ).fetchall()
@@ -551,7 +551,7 @@ class PostgresQuizStore:
             quiz_id=quiz_id,
             user_id=p.user_id,
             display_name=p.display_name,
-            total=p.total,
+            total=p.score,
             version=p.version,
             reached_at=p.reached_at,
             reason=reason,
