@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from quiz.auth.services import Authenticator, AuthService
     from quiz.auth.tokens import TokenService
     from quiz.leaderboard.service import LeaderboardService
+    from quiz.quizzes.reporting import ReportService
     from quiz.quizzes.service import QuizService
     from quiz.realtime.adapters.redis_registry import RedisQuizConnections
     from quiz.realtime.broadcaster import Broadcaster
@@ -148,6 +149,17 @@ def quiz_service() -> QuizService:
 
 
 @cache
+def report_service() -> ReportService:
+    """Reports, a learner's results and play-again: PostgreSQL only (no broker, no pushes)."""
+    from quiz.leaderboard.domain import rank_key
+    from quiz.quizzes.adapters.postgres import PostgresQuizStore
+    from quiz.quizzes.adapters.postgres_report import PostgresReportReader
+    from quiz.quizzes.reporting import ReportService
+
+    return ReportService(PostgresReportReader(pool()), PostgresQuizStore(pool(), settings().scores_topic), rank_key=rank_key)
+
+
+@cache
 def leaderboard_service() -> LeaderboardService:
     from quiz.leaderboard.adapters.kafka_ticker import KafkaTicker
     from quiz.leaderboard.adapters.postgres import PostgresStandings
@@ -184,6 +196,7 @@ def reset() -> None:
         broadcaster,
         slice_sender,
         quiz_service,
+        report_service,
         leaderboard_service,
         sessions,
         settings,

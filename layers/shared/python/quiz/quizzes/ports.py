@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from quiz.ports import Notifier as Notifier  # the one notifier port, shared with the leaderboard
 from quiz.quizzes.domain import AnswerResult, Participant, Question, Quiz, QuizDraft
 from quiz.quizzes.outbox import OutboxEvent
+from quiz.quizzes.report import AnswerRow, PlayedQuiz, SessionRows
 
 Guard = Callable[[Quiz], None]
 
@@ -112,4 +113,22 @@ class ScorePublisher(Protocol):
 class QuestionTimer(Protocol):
     def close_at(self, quiz_id: str, position: int, deadline: datetime) -> None:
         """Arrange for the question to be closed at its deadline even if the host does nothing."""
+        ...
+
+
+class ReportReader(Protocol):
+    """What the report and a learner's results read from PostgreSQL, the source of truth: a few
+    statements per call, each in one snapshot, never one per player."""
+
+    def session(self, quiz_id: str) -> SessionRows:
+        """The quiz's start and end, its active players with the tally of their answers, and those answers
+        grouped by question and answer given."""
+        ...
+
+    def answers(self, quiz_id: str) -> list[AnswerRow]:
+        """Every answer the quiz's active players recorded, one row each (the CSV table of answers)."""
+        ...
+
+    def played_by(self, user_id: str, *, limit: int) -> tuple[list[PlayedQuiz], datetime]:
+        """The started quizzes the user holds an active seat in, most recent first, with the store's time."""
         ...
