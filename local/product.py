@@ -41,6 +41,7 @@ class LocalProduct:
     redis_url: str
     database_url: str
     keys: dict[str, str]  # the development JWT key pair the functions were given (JWT_PRIVATE_KEY, JWT_PUBLIC_KEYS)
+    pid: int | None = None  # the emulator's process (None: not started here)
 
 
 def free_port() -> int:
@@ -141,4 +142,4 @@ def local_product(
             if time.monotonic() > deadline:
                 raise ProductDidNotStart(f"the emulator did not come up within {startup_timeout_s:.0f} s:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield LocalProduct(base, topic, log_path, redis_url, database_url, keys)
+        yield LocalProduct(base, topic, log_path, redis_url, database_url, keys, proc.pid)

@@ -123,16 +123,16 @@ def raise_open_files(needed: int) -> tuple[int, int]:
     return soft, hard
 
 
-async def run_all(a: argparse.Namespace, specs: list[ScenarioSpec], base_url: str, seeder: BenchSeeder, runs: list[ScenarioRun],
+async def run_all(a: argparse.Namespace, specs: list[ScenarioSpec], target: Target, seeder: BenchSeeder, runs: list[ScenarioRun],
                   budget_s: float, document: dict[str, Any]) -> None:  # fmt: skip
     """The warm-up, then every scenario in turn, within `budget_s`; each run is appended as it starts (partial ones count)."""
     limits = httpx.Limits(max_connections=a.http_connections, max_keepalive_connections=a.http_connections)
     try:
-        async with asyncio.timeout(budget_s), httpx.AsyncClient(base_url=base_url, limits=limits, timeout=a.request_timeout) as http:
+        async with asyncio.timeout(budget_s), httpx.AsyncClient(base_url=target.base_url, limits=limits, timeout=a.request_timeout) as http:
             if a.warmup:
-                document["warmup"] = await warm_up(a, Target(base_url), http, seeder)
+                document["warmup"] = await warm_up(a, target, http, seeder)
             for spec in specs:
-                await run_scenario(a, spec, Target(base_url), http, seeder, runs)
+                await run_scenario(a, spec, target, http, seeder, runs)
                 if len(specs) > 1:
                     print(table([summary(runs[-1])]), file=sys.stderr, flush=True)
     except TimeoutError:
@@ -190,28 +190,29 @@ def _ratio(fan: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def target(a: argparse.Namespace, document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, str]]]:
+def target(a: argparse.Namespace, document: dict[str, Any]) -> Iterator[tuple[Target, str, dict[str, str]]]:
     """(base URL, database URL, JWT keys) of the emulator under test: started here, or the one at --base-url."""
     if a.base_url:
         stack = load_stack()
-        yield a.base_url, a.database_url or stack.postgres.url(), jwt_keys_of_running_target(state_dir())
+        yield Target(a.base_url), a.database_url or stack.postgres.url(), jwt_keys_of_running_target(state_dir())
         return
     print("starting the emulator (own Kafka topic, test database, Redis db 1) ...", file=sys.stderr, flush=True)
     with local_product(emulator_args=a.emulator_arg, keep_dir=a.results) as product:
         document["emulator"] = {"log": str(product.log), "scores_topic": product.scores_topic, "args": a.emulator_arg}
-        yield product.base_url, product.database_url, product.keys
+        yield Target(product.base_url, product.pid), product.database_url, product.keys
 
 
 def measure(
-    a: argparse.Namespace, base_url: str, database_url: str, keys: dict[str, str], runs: list[ScenarioRun], document: dict[str, Any],
+    a: argparse.Namespace, target: Target | str, database_url: str, keys: dict[str, str], runs: list[ScenarioRun], document: dict[str, Any],
     *, budget_s: float | None = None,
 ) -> list[ScenarioRun]:  # fmt: skip
-    """Seed the accounts and play every scenario against `base_url`, appending to `runs` as they start."""
-    document["base_url"] = base_url
+    """Seed the accounts and play every scenario against `target`, appending to `runs` as they start."""
+    under_test = Target(target) if isinstance(target, str) else target
+    document["base_url"] = under_test.base_url
     document["load_before"] = load_average()
     seeder = BenchSeeder(database_url, keys)
     try:
-        run_loop(run_all(a, scenarios(a), base_url, seeder, runs, a.time_limit if budget_s is None else budget_s, document))
+        run_loop(run_all(a, scenarios(a), under_test, seeder, runs, a.time_limit if budget_s is None else budget_s, document))
     finally:
         document["seeding"] = asdict(seeder.report)
         document["load_after"] = load_average()
@@ -228,8 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     document: dict[str, Any] = {"tool": "bench.quiz_load", "settings": settings, "machine": machine(), "open_files": open_files}
     runs: list[ScenarioRun] = []
     try:
-        with time_limit(a.time_limit + 60), target(a, document) as (base_url, database_url, keys):
-            measure(a, base_url, database_url, keys, runs, document, budget_s=a.time_limit - (time.monotonic() - started))
+        with time_limit(a.time_limit + 60), target(a, document) as (under_test, database_url, keys):
+            measure(a, under_test, database_url, keys, runs, document, budget_s=a.time_limit - (time.monotonic() - started))
     except KeyboardInterrupt:
         if runs and not runs[-1].completed:
             runs[-1].stopped_by = "interrupted"

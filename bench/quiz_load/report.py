@@ -95,7 +95,18 @@ def summary(run: ScenarioRun) -> dict[str, Any]:
         "frames_by_type": dict(frames),
         "board_frames_per_s_during_quiz": round((frames["leaderboard"] + frames["your_rank"]) / max(run.window_s, 1e-9), 1),
         "fanout": run.fanout,
+        "cpu_ms": cpu_figures(run),
     }  # fmt: skip
+
+
+def cpu_figures(run: ScenarioRun) -> dict[str, dict[str, float]]:
+    """CPU milliseconds per join (join phase) and per answer (the quiz: answers, pushes, closes), by component."""
+    units = {"join": len(run.join_latencies_s), "quiz": sum(1 for r in run.records if r.t_ack is not None)}
+    return {
+        f"per_{'join' if phase == 'join' else 'answer'}": {k: round(v * 1000 / units[phase], 2) for k, v in spent.items()}
+        for phase, spent in run.cpu.items()
+        if units.get(phase)
+    }
 
 
 def table(summaries: Sequence[dict[str, Any]]) -> str:
@@ -123,6 +134,9 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
                 f"{f(q['board_p50_ms'])}/{f(q['board_p90_ms'])}/{f(q['board_p99_ms'])}/{f(q['board_max_ms'])}, "
                 f"{q['board_within_250ms']} within 250 ms, missed {q['missed']}, close p50/p99 {f(q['close_p50_ms'])}/{f(q['close_p99_ms'])}"
             )
+        for unit, parts in (s.get("cpu_ms") or {}).items():
+            named = ", ".join(f"{k} {v:.1f}" for k, v in parts.items() if k != "machine" and v >= 0.05)
+            lines.append(f"{'':>9} CPU ms {unit.replace('_', ' ')}: {parts.get('machine', 0):.1f} in all ({named})")
     lines.append(
         "ms; ack = answer sent → answer_result; brd = answer_result → first frame showing the new score (leaderboard or your_rank);"
         " refInT = sent before the deadline yet refused question_closed; cls = deadline → question_closed at the players"

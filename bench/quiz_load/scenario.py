@@ -15,7 +15,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from bench.quiz_load.cpu import CpuMeter
 from bench.quiz_load.live import AnswerRecord, LiveConnection
 from bench.quiz_load.seeding import BenchAccount
 
@@ -33,6 +34,7 @@ _FAILURES = (TimeoutError, ConnectionError, OSError, httpx.HTTPError)
 @dataclass(frozen=True)
 class Target:
     base_url: str
+    emulator_pid: int | None = None  # the node under test, when this run started it: its CPU is measured per function
 
     @property
     def ws_url(self) -> str:
@@ -103,6 +105,7 @@ class ScenarioRun:
     window_frames: Counter[str] = field(default_factory=Counter)
     window_connections: int = 0
     fanout: dict[str, Any] = field(default_factory=dict)
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # phase (join, quiz) -> component -> CPU seconds
     completed: bool = False
     stopped_by: str | None = None
 
@@ -138,6 +141,17 @@ class ScenarioDriver:
         self.rng = random.Random(spec.seed)
         self.run = ScenarioRun(spec)
         self.rooms: list[Room] = []
+        self.cpu = CpuMeter(target.emulator_pid) if CpuMeter.available() else None
+
+    @contextlib.contextmanager
+    def _cpu(self, phase: str) -> Iterator[None]:
+        """CPU seconds per component spent during the phase, kept in the run (partial phases too)."""
+        before = self.cpu.snapshot() if self.cpu else None
+        try:
+            yield
+        finally:
+            if self.cpu and before is not None:
+                self.run.cpu[phase] = self.cpu.spent(before, self.cpu.snapshot())
 
     # ------------------------------------------------------------------ HTTP as the host or a player
 
@@ -201,7 +215,8 @@ class ScenarioDriver:
                 bar.update(1)
 
             started = time.monotonic()
-            await _bounded(join, everyone, self.spec.connect_concurrency)
+            with self._cpu("join"):
+                await _bounded(join, everyone, self.spec.connect_concurrency)
             self.run.join_s = time.monotonic() - started
         joined = [p.join_s for p in everyone if p.join_s is not None]
         self.run.join_latencies_s = joined
@@ -231,8 +246,9 @@ class ScenarioDriver:
         before = _frame_counts(live)
         started = time.monotonic()
         try:
-            for question in range(1, self.spec.questions + 1):
-                await self.question(question)
+            with self._cpu("quiz"):
+                for question in range(1, self.spec.questions + 1):
+                    await self.question(question)
         finally:
             self.run.window_s = time.monotonic() - started
             self.run.window_frames = _frame_counts(live) - before

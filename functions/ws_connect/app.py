@@ -43,7 +43,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if route == "$connect":
         return {"statusCode": 200}  # the REQUEST authorizer already verified the token
     if route == "$disconnect":
-        sessions().leave(ctx["connectionId"])
+        sessions().remove(ctx["connectionId"])
         return {"statusCode": 200}
     if route == "join":
         with budget.invocation(context):

@@ -17,7 +17,14 @@ def parse_args(argv: list[str] | None = None) -> EmulatorSettings:
     p = argparse.ArgumentParser(prog="python -m local.emulator", description="Local API Gateway (HTTP + WebSocket) and Lambda emulator.")
     p.add_argument("--template", type=Path, default=Path("template.yaml"), help="SAM template (default: template.yaml)")
     p.add_argument("--env-vars", type=Path, help='SAM CLI style env file: {"FunctionLogicalId": {...}, "Parameters": {...}}')
-    p.add_argument("--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE", help="template parameter values")
+    p.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        action="extend",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameter values (may be repeated)",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--node-id", help="this node's id in the connection registry (default: hostname-port)")

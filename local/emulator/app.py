@@ -28,11 +28,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from local.emulator import docs, events
 from local.emulator.connections import InMemoryConnectionRegistry, registry_from_url
@@ -323,14 +324,19 @@ class Emulator:
         }
 
 
-class _RawAsgi:
-    """Mounts an ASGI callable as is (Starlette would wrap a bound method as a WebSocket session)."""
+class _WebSocketFirst:
+    """Hands /ws to the gateway before Starlette's routing and exception layers, so the gateway gets the
+    server's own `send` (which lets fan-out write frames directly, see `websocket.Wire`) and answers the
+    upgrade itself (its close codes and the HTTP status of a refused upgrade are exactly what a client sees)."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, gateway: ASGIApp) -> None:
+        self.app, self.gateway = app, gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+        if scope["type"] == "websocket" and scope.get("path") == "/ws":
+            await self.gateway(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def create_app(settings: EmulatorSettings) -> Starlette:
@@ -345,7 +351,6 @@ def create_app(settings: EmulatorSettings) -> Starlette:
             await emulator.shutdown()
 
     routes = [
-        WebSocketRoute("/ws", _RawAsgi(emulator.websocket)),
         Route("/openapi.json", emulator.openapi, methods=["GET"]),
         Route("/asyncapi.yaml", emulator.asyncapi, methods=["GET"]),
         Route("/asyncapi.json", emulator.asyncapi, methods=["GET"]),
@@ -361,6 +366,6 @@ def create_app(settings: EmulatorSettings) -> Starlette:
         *emulator.scheduler.routes(),
         Route("/{path:path}", emulator.http, methods=ALL_METHODS),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_WebSocketFirst, gateway=emulator.websocket)])
     app.state.emulator = emulator
     return app

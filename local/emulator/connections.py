@@ -59,7 +59,7 @@ class ConnectionRegistry(Protocol):
         """Nodes that may still have connections listed."""
         ...
 
-    async def forget(self, node_id: str, connection_ids: list[str]) -> None:
+    async def remove_of_node(self, node_id: str, connection_ids: list[str]) -> None:
         """Drop ids from a node's list (after a purge); the node leaves `owners` when its list is empty."""
         ...
 
@@ -105,7 +105,7 @@ class InMemoryConnectionRegistry:
     async def owners(self) -> list[str]:
         return sorted(node for node, ids in self._by_node.items() if ids)
 
-    async def forget(self, node_id: str, connection_ids: list[str]) -> None:
+    async def remove_of_node(self, node_id: str, connection_ids: list[str]) -> None:
         ids = self._by_node.get(node_id, set())
         ids.difference_update(connection_ids)
         if not ids:
@@ -218,7 +218,7 @@ return 0
     async def owners(self) -> list[str]:
         return sorted(str(n) for n in await self._redis.smembers(self._owners))
 
-    async def forget(self, node_id: str, connection_ids: list[str]) -> None:
+    async def remove_of_node(self, node_id: str, connection_ids: list[str]) -> None:
         # In slices: Lua's unpack() has a stack limit of a few thousand values.
         for start in range(0, max(1, len(connection_ids)), 1000):
             part = connection_ids[start : start + 1000]

@@ -274,7 +274,7 @@ class ClusterNode:
 
         try:
             done = await asyncio.gather(*(disconnect(i) for i in ids))
-            await self.registry.forget(node_id, ids)
+            await self.registry.remove_of_node(node_id, ids)
         except Exception:
             log.exception("purging the connections of lost node %s failed", node_id)
             return

@@ -104,7 +104,7 @@ def test_a_large_room_on_aws_is_sharded_across_fan_out_invocations(emu: RunningE
         for _, ws in sockets:
             assert json.loads(ws.recv(timeout=10)) == {"type": "leaderboard", "seq": 7}
         assert "goneConnId0000=" not in registry.of_quiz("SHARDS")
-        registry.forget("SHARDS", ids)
+        registry.remove_gone("SHARDS", ids)
 
 
 @pytest.mark.parametrize("event", [{}, {"connectionIds": "abc", "dataBase64": ""}, {"connectionIds": ["a"], "dataBase64": "%%%"}])

@@ -66,7 +66,7 @@ async def _exercise_claims(registry: RedisConnectionRegistry | InMemoryConnectio
     assert await registry.remove("A0=") is True
     assert await registry.remove("A0=") is False
     assert await registry.connections_of("node-a") == ["A2="]
-    await registry.forget("node-a", ["A2="])
+    await registry.remove_of_node("node-a", ["A2="])
     assert await registry.connections_of("node-a") == []
     assert await registry.owners() == ["node-b"]
     await registry.close()

@@ -116,3 +116,85 @@ def test_a_send_that_fails_marks_the_socket_gone() -> None:
         assert live.gone and not live.enqueue(frame(1))
 
     run(scenario)
+
+
+# ---------------------------------------------------------------------------- frames written to the transport directly
+
+
+class StubTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+class StubProtocol:
+    """The attributes of uvicorn's websockets-sansio protocol that `Wire` reads, in the state of an open socket."""
+
+    def __init__(self) -> None:
+        from websockets.protocol import State
+
+        self.transport = StubTransport()
+        self.handshake_complete, self.initial_response, self.close_sent, self.disconnected = True, None, False, False
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.conn = type("Conn", (), {"state": State.OPEN, "extensions": [], "expect_continuation_frame": False})()
+
+
+def parsed(data: bytes) -> Any:
+    """The frame a client reads from these bytes (websockets' own parser, client side: server frames are unmasked)."""
+    from websockets.frames import Frame
+    from websockets.streams import StreamReader
+
+    reader = StreamReader()
+    reader.feed_data(data)
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("incomplete frame")
+
+
+def test_a_frame_serialised_once_is_what_a_client_reads_at_every_payload_length() -> None:
+    from websockets.frames import Opcode
+
+    from local.emulator.websocket import wire_frame
+
+    for size in (0, 125, 126, 65535, 65536, 200_000):  # the three length encodings of RFC 6455 and their edges
+        text = "é" * (size // 2) + "x" * (size % 2)
+        frame = parsed(wire_frame({"type": "websocket.send", "text": text}))
+        assert (frame.opcode, frame.fin, frame.data.decode()) == (Opcode.TEXT, True, text)
+    frame = parsed(wire_frame({"type": "websocket.send", "bytes": b"\xff\x00"}))
+    assert (frame.opcode, frame.data) == (Opcode.BINARY, b"\xff\x00")
+
+
+def test_fan_out_writes_to_the_transport_and_falls_back_to_send_in_order_when_it_is_paused() -> None:
+    from local.emulator.websocket import Wire, wire_frame
+
+    async def scenario() -> None:
+        send, protocol = FakeServerSend(), StubProtocol()
+        live = LiveConnection(CONN, send, None, outbound_limit=4, wire=Wire(protocol))
+        assert live.enqueue(frame(0), wire_frame(frame(0)))
+        assert [parsed(b).data.decode() for b in protocol.transport.written] == ["frame 0"] and send.sent == []
+        protocol.writable.clear()  # the transport is paused (flow control): the frame goes through send, which waits
+        send.reading.clear()
+        assert live.enqueue(frame(1), wire_frame(frame(1)))
+        protocol.writable.set()
+        assert live.enqueue(frame(2), wire_frame(frame(2)))  # queued behind frame 1, never written ahead of it
+        assert len(protocol.transport.written) == 1
+        send.reading.set()
+        await asyncio.sleep(0.01)
+        assert send.sent == ["frame 1", "frame 2"]
+        assert live.enqueue(frame(3), wire_frame(frame(3)))  # nothing waits any more: direct again
+        assert [parsed(b).data.decode() for b in protocol.transport.written] == ["frame 0", "frame 3"]
+        protocol.close_sent = True  # closing: never written directly
+        assert live.enqueue(frame(4), wire_frame(frame(4)))
+        assert len(protocol.transport.written) == 2 and send.sent[-1] == "frame 4"
+
+    run(scenario)

@@ -167,6 +167,9 @@ class Poller:
                         # A broker that restarts is found again within a second (kafka-python backs off
                         # up to 30 s by default, which alone kept boards frozen that long after Kafka returned).
                         "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+                        # kafka-python's client sensors, updated per fetch and record, are read by nobody: the
+                        # mapping reports its own figures on /metrics.
+                        "metrics_enabled": False,
                         **self._consumer_config,
                     },
                 )

@@ -299,7 +299,7 @@ def traced_handler(name: str, *, trigger: str | None = None, provider: TracerPro
             kind_of_trigger = trigger or trigger_of(event)
             links = producer_links(event) if kind_of_trigger == "pubsub" and isinstance(event, Mapping) else []
             route_key = route_key_of(event)
-            tracer = used.get_tracer(TRACER_NAME)
+            tracer = _tracer() if provider is None else provider.get_tracer(TRACER_NAME)
             try:
                 with tracer.start_as_current_span(
                     f"{name} {route_key}" if route_key else name,

@@ -59,22 +59,22 @@ class Broadcaster:
             out[quiz_id] = current
         return out
 
-    def _forget(self, quiz_id: str, gone: list[str]) -> None:
+    def _remove_gone(self, quiz_id: str, gone: list[str]) -> None:
         if gone:
-            self._registry.forget(quiz_id, gone)
+            self._registry.remove_gone(quiz_id, gone)
 
     def to_quiz(self, quiz_id: str, frame: Mapping[str, Any]) -> int:
         """One frame, encoded once, to every connection of the quiz. Returns how many were reached."""
         connections = self._rooms([quiz_id])[quiz_id].connection_ids
         gone = self._delivery.send(connections, encode(frame))
-        self._forget(quiz_id, gone)
+        self._remove_gone(quiz_id, gone)
         return len(connections) - len(gone)
 
     def to_players(self, quiz_id: str, frames: Mapping[str, Mapping[str, Any]]) -> int:
         """A frame of their own to each player (by user id), on every connection they have open."""
         messages = self._rooms([quiz_id])[quiz_id].personal(frames)
         gone = self._delivery.send_many(messages)
-        self._forget(quiz_id, gone)
+        self._remove_gone(quiz_id, gone)
         return sum(len(ids) for ids, _ in messages) - len(gone)
 
     def deliver(self, pushes: Sequence[QuizPush]) -> dict[str, int]:
@@ -100,10 +100,10 @@ class Broadcaster:
             quiz_id = next(p.quiz_id for p in pushes if cid in rooms[p.quiz_id].members)
             by_quiz[quiz_id].append(cid)
         for quiz_id, ids in by_quiz.items():
-            self._forget(quiz_id, ids)
+            self._remove_gone(quiz_id, ids)
         return {p.quiz_id: len(rooms[p.quiz_id].connection_ids) - len(by_quiz.get(p.quiz_id, ())) for p in pushes}
 
     def unsubscribe(self, quiz_id: str, user_id: str) -> None:
         """Stop sending this quiz's frames to every connection of this player (the host removed them)."""
         room = self._registry.of_quiz(quiz_id)
-        self._forget(quiz_id, [cid for cid, uid in room.items() if uid == user_id])
+        self._remove_gone(quiz_id, [cid for cid, uid in room.items() if uid == user_id])

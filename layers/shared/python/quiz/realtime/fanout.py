@@ -33,7 +33,7 @@ class Slice:
 
 
 class SliceSender:
-    """Posts a slice through the management API and forgets the connections the gateway says are gone."""
+    """Posts a slice through the management API and removes the connections the gateway says are gone."""
 
     def __init__(self, delivery: Delivery, registry: Connections) -> None:
         self._delivery = delivery

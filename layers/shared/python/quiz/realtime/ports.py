@@ -33,7 +33,7 @@ class Connections(Protocol):
 
     def remove(self, connection_id: str) -> Membership | None: ...
 
-    def forget(self, quiz_id: str, connection_ids: list[str]) -> None:
+    def remove_gone(self, quiz_id: str, connection_ids: list[str]) -> None:
         """Drop connections the gateway reported gone (410)."""
         ...
 

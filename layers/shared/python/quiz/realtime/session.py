@@ -1,4 +1,4 @@
-"""A player's (or host's) WebSocket session: join a quiz, get a full snapshot, leave on disconnect."""
+"""A player's (or host's) WebSocket session: join a quiz, get a full snapshot, removed on disconnect."""
 
 from __future__ import annotations
 
@@ -73,5 +73,6 @@ class QuizSessions:
             return pong  # a ping never fails; the next one tries again
         return {"type": "rejoin", "quiz_id": quiz_id, "connectionId": connection_id}
 
-    def leave(self, connection_id: str) -> None:
+    def remove(self, connection_id: str) -> None:
+        """$disconnect: the connection is removed from the quiz it watched (the player stays a player)."""
         self._registry.remove(connection_id)

@@ -43,6 +43,7 @@ class KafkaTicker:
                 # default back-off of up to 30 s (answers would wait in the outbox all that time).
                 reconnect_backoff_max_ms=1000,
                 security_protocol=self._security_protocol,
+                metrics_enabled=False,  # kafka-python's client sensors: read by nobody
             )
         return self._producer
 

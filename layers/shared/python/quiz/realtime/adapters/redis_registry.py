@@ -77,7 +77,7 @@ class RedisQuizConnections:
             return None
         return Membership(connection_id, _text(found[b"quiz_id"]), _text(found[b"user_id"]))
 
-    def forget(self, quiz_id: str, connection_ids: list[str]) -> None:
+    def remove_gone(self, quiz_id: str, connection_ids: list[str]) -> None:
         """Drop connections the gateway reported gone (410)."""
         if not connection_ids:
             return
