@@ -12,6 +12,7 @@ from typing import Any
 
 from quiz.auth.errors import TokenRejected
 from quiz.bootstrap import connect_authorizer
+from quiz.events import AuthorizerEvent
 from quiz.http import Event
 from quiz.observability import traced_handler
 
@@ -19,7 +20,7 @@ from quiz.observability import traced_handler
 @traced_handler("WsAuthorizerFunction")
 def handler(event: Event, context: Any) -> dict[str, Any]:
     try:
-        return connect_authorizer().authorize(event)
+        return connect_authorizer().authorize(AuthorizerEvent(event))
     except TokenRejected:
         # The exact message API Gateway documents for "return 401" from a Lambda authorizer.
         raise Exception("Unauthorized") from None

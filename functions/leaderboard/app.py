@@ -8,7 +8,8 @@ from typing import Any
 from quiz import metrics, payload
 from quiz.auth import authenticate
 from quiz.bootstrap import leaderboard_service, slice_sender
-from quiz.http import Event, Response, api_handler, json_response, path_param, query_param
+from quiz.events import HttpEvent, KafkaEvent
+from quiz.http import Response, api_handler, json_response, path_param, query_param
 from quiz.leaderboard.kafka_event import board_records
 from quiz.observability import traced_handler
 from quiz.quizzes.domain import normalise_quiz_id
@@ -21,7 +22,7 @@ MAX_LIMIT = 100
 @traced_handler("LeaderboardFunction")
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     """A batch from the scores topic. Raising makes the event source mapping retry the whole batch."""
-    outcome = leaderboard_service().apply_batch(list(board_records(event)))
+    outcome = leaderboard_service().apply_batch(list(board_records(KafkaEvent(event))))
     log.info("batch applied: %s", outcome)
     metrics.emit({"LeaderboardPushDelay": ("Milliseconds", outcome.push_delays_ms), "ScoresApplied": ("Count", [outcome.applied])})
     return {"quizzes": outcome.quizzes, "applied": outcome.applied, "rebuilt": outcome.rebuilt, "frames": outcome.frames}
@@ -35,7 +36,7 @@ def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
 
 @traced_handler("LeaderboardHttpFunction")
 @api_handler
-def http_handler(event: Event, context: Any) -> Response:
+def http_handler(event: HttpEvent, context: Any) -> Response:
     principal = authenticate(event)
     limit = payload.integer_param(query_param(event, "limit") or "10", "limit", 1, MAX_LIMIT)
     quiz_id = normalise_quiz_id(path_param(event, "quiz_id"))

@@ -9,6 +9,7 @@ from quiz import budget, payload
 from quiz.auth import ws_principal
 from quiz.bootstrap import sessions
 from quiz.errors import PayloadOverLimit, QuizError
+from quiz.events import WebSocketEvent
 from quiz.observability import traced_handler
 
 ACTIONS = ["join", "answer", "ping"]
@@ -19,31 +20,31 @@ def _frame(body: dict[str, Any], status: int = 200) -> dict[str, Any]:
     return {"statusCode": status, "body": json.dumps(body, separators=(",", ":"), default=str)}
 
 
-def _join(event: dict[str, Any]) -> dict[str, Any]:
+def _join(event: WebSocketEvent) -> dict[str, Any]:
     try:
-        body = payload.json_object(event.get("body") or "{}", what="frame")
-        return _frame(sessions().join(ws_principal(event), event["requestContext"]["connectionId"], body.get("quiz_id")))
+        body = payload.json_object(event.body or "{}", what="frame")
+        return _frame(sessions().join(ws_principal(event), event.connection_id, body.get("quiz_id")))
     except QuizError as exc:
         return _frame(exc.to_frame("join"))  # a failing dependency: service_unavailable with retry_after_ms
 
 
-def _ping(event: dict[str, Any]) -> dict[str, Any]:
-    connection_id = event["requestContext"]["connectionId"]
+def _ping(event: WebSocketEvent) -> dict[str, Any]:
+    connection_id = event.connection_id
     try:
-        body = payload.json_object(event.get("body") or "{}", what="frame")
+        body = payload.json_object(event.body or "{}", what="frame")
     except QuizError:
         body = {}  # a ping is answered whatever it carries
     return _frame(sessions().ping(connection_id, body.get("quiz_id"), lambda: ws_principal(event)))
 
 
 @traced_handler("WsConnectFunction")
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    ctx = event["requestContext"]
-    route = ctx["routeKey"]
+def handler(raw: dict[str, Any], context: Any) -> dict[str, Any]:
+    event = WebSocketEvent(raw)
+    route = event.route_key
     if route == "$connect":
         return {"statusCode": 200}  # the REQUEST authorizer already verified the token
     if route == "$disconnect":
-        sessions().remove(ctx["connectionId"])
+        sessions().remove(event.connection_id)
         return {"statusCode": 200}
     if route == "join":
         with budget.invocation(context):
@@ -53,14 +54,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _default(event)
 
 
-def _default(event: dict[str, Any]) -> dict[str, Any]:
+def _default(raw: WebSocketEvent | dict[str, Any]) -> dict[str, Any]:
     """A frame no route took. One that the gateway could not select on because it is past the payload
     limits (nested too deep, a huge integer) is told so; anything else is told what was wrong with it
     and which actions there are."""
+    event = WebSocketEvent.of(raw)
     frame: Any = NOT_JSON
-    if not event.get("isBase64Encoded"):
+    if not event.is_base64_encoded:
         try:
-            frame = payload.loads(event.get("body") or "{}", what="frame")
+            frame = payload.loads(event.body or "{}", what="frame")
         except PayloadOverLimit as exc:
             return _frame(exc.to_frame())
         except QuizError:
@@ -78,10 +80,10 @@ class UnknownAction(QuizError):
         super().__init__(message, details={"actions": list(ACTIONS)})
 
 
-def unknown_action_message(event: dict[str, Any], frame: Any) -> str:
+def unknown_action_message(event: WebSocketEvent | dict[str, Any], frame: Any) -> str:
     """What was wrong with this frame, and what to send instead."""
     choices = ", ".join(repr(a) for a in ACTIONS)
-    if event.get("isBase64Encoded"):
+    if WebSocketEvent.of(event).is_base64_encoded:
         return f"binary frames are not understood: send a JSON text frame with an 'action' ({choices})"
     if frame is NOT_JSON:
         return f"the frame is not JSON: send a JSON object with an 'action' ({choices})"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from quiz.auth import Principal, Role
+from quiz.events import received_at
 from quiz.quizzes.domain import AnswerResult, Question
 from quiz.quizzes.judging import (
     AlreadyAnswered,
@@ -26,7 +27,6 @@ from quiz.quizzes.judging import (
     answer_time,
     judge,
 )
-from quiz.quizzes.request_time import received_at
 
 LoadEvent = Callable[[str], dict[str, Any]]
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,9 +10,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from quiz.auth import principal_from_ws
+from quiz.auth.authorizer import ConnectAuthorizer
+from quiz.auth.credentials import bearer_token
 from quiz.auth.domain import Principal, User
 from quiz.auth.errors import InvalidCredentials, RefreshTokenReused, TokenRejected, TokenRevoked, UsernameTaken, WeakPassword
-from quiz.auth.gateway import ConnectAuthorizer, bearer_token
 from quiz.auth.ports import Rotation
 from quiz.auth.services import Authenticator, AuthService
 from quiz.auth.tokens import TokenService

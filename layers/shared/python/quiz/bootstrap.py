@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import redis
     from psycopg_pool import ConnectionPool
 
-    from quiz.auth.gateway import ConnectAuthorizer
+    from quiz.auth.authorizer import ConnectAuthorizer
     from quiz.auth.services import Authenticator, AuthService
     from quiz.auth.tokens import TokenService
     from quiz.leaderboard.service import LeaderboardService
@@ -94,7 +94,7 @@ def auth_service() -> AuthService:
 @cache
 def connect_authorizer() -> ConnectAuthorizer:
     from quiz.auth.adapters.postgres import PostgresUserRepository
-    from quiz.auth.gateway import ConnectAuthorizer
+    from quiz.auth.authorizer import ConnectAuthorizer
 
     return ConnectAuthorizer(authenticator().principal, PostgresUserRepository(pool()).by_id)
 

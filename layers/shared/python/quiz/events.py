@@ -20,11 +20,11 @@ import binascii
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 Kind = Literal["http", "websocket", "authorizer", "kafka", "schedule", "other"]
 
-KAFKA_SOURCES = frozenset({"aws:kafka", "aws:SelfManagedKafka"})
+KAFKA_SOURCES = frozenset({"aws:kafka", "aws:SelfManagedKafka", "SelfManagedKafka"})
 # A plausible epoch in milliseconds: 2001-09-09 .. 2286-11-20. Anything else (seconds, garbage) is not a gateway stamp.
 _EPOCH_MS = (1_000_000_000_000, 10_000_000_000_000)
 
@@ -64,6 +64,11 @@ class _View:
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         self.raw = raw if isinstance(raw, Mapping) else {}
+
+    @classmethod
+    def of(cls, event: Any) -> Self:
+        """The view of an event: itself when it is one already, else a view over the event as given."""
+        return event if isinstance(event, cls) else cls(event)
 
     @property
     def request_context(self) -> Mapping[str, Any]:
@@ -117,7 +122,9 @@ class HttpEvent(_View):
 
     @property
     def source_ip(self) -> str | None:
-        value = _mapping(self.request_context.get("http")).get("sourceIp")
+        """The caller's address as API Gateway saw it (never X-Forwarded-For, which the client controls)."""
+        context = self.request_context
+        value = _mapping(context.get("http")).get("sourceIp") or _mapping(context.get("identity")).get("sourceIp")
         return None if value is None else str(value)
 
     @property
@@ -148,6 +155,11 @@ class WebSocketEvent(_View):
     def body(self) -> str | None:
         body = self.raw.get("body")
         return None if body is None else str(body)
+
+    @property
+    def is_base64_encoded(self) -> bool:
+        """A binary frame (API Gateway sends its body base64-encoded)."""
+        return bool(self.raw.get("isBase64Encoded"))
 
     @property
     def authorizer(self) -> Mapping[str, Any]:
@@ -199,13 +211,32 @@ class KafkaRecord:
 
     def text_headers(self) -> dict[str, str]:
         """The headers that are UTF-8 text (a trace context, say), by name; the last of a repeated name wins."""
-        text: dict[str, str] = {}
-        for name, value in self.headers:
+        return text_headers(self.headers)
+
+
+def record_headers(raw: Mapping[str, Any]) -> tuple[tuple[str, bytes], ...]:
+    """A Kafka event record's headers (a list of {name: [byte values]}) as (name, bytes) pairs, in order."""
+    headers: list[tuple[str, bytes]] = []
+    for header in raw.get("headers") or []:
+        if not isinstance(header, Mapping):
+            continue
+        for name, data in header.items():
             try:
-                text[name] = value.decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-        return text
+                headers.append((str(name), bytes(data or [])))
+            except (TypeError, ValueError):
+                continue  # not a list of byte values: not a header anyone here reads
+    return tuple(headers)
+
+
+def text_headers(headers: tuple[tuple[str, bytes], ...]) -> dict[str, str]:
+    """The headers that are UTF-8 text, by name; the last of a repeated name wins."""
+    text: dict[str, str] = {}
+    for name, value in headers:
+        try:
+            text[name] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return text
 
 
 class UnreadableRecord(ValueError):
@@ -252,15 +283,6 @@ def _record(key: str, raw: Any) -> KafkaRecord | UnreadableRecord:
         record_key = None if raw.get("key") is None else base64.b64decode(raw["key"], validate=True)
     except (binascii.Error, TypeError, ValueError) as exc:
         return UnreadableRecord(where, f"not base64 ({exc})")
-    headers: list[tuple[str, bytes]] = []
-    for header in raw.get("headers") or []:
-        if not isinstance(header, Mapping):
-            continue
-        for name, data in header.items():
-            try:
-                headers.append((str(name), bytes(data or [])))
-            except (TypeError, ValueError):
-                continue  # not a list of byte values: not a header anyone here reads
     timestamp = raw.get("timestamp")
     return KafkaRecord(
         topic=str(raw.get("topic") or key.rpartition("-")[0]),
@@ -269,7 +291,7 @@ def _record(key: str, raw: Any) -> KafkaRecord | UnreadableRecord:
         timestamp_ms=timestamp if isinstance(timestamp, int) and not isinstance(timestamp, bool) else None,
         key=record_key,
         value=value,
-        headers=tuple(headers),
+        headers=record_headers(raw),
     )
 
 
@@ -281,3 +303,14 @@ def route_key_of(event: Any) -> str | None:
     if kind == "websocket":
         return WebSocketEvent(event).route_key or None
     return None
+
+
+def received_at(event: Any) -> datetime | None:
+    """When API Gateway received an HTTP or WebSocket request: its own stamp in `requestContext`, set on
+    receipt before any queueing (`timeEpoch` in HTTP API 2.0, `requestTimeEpoch` in WebSocket and REST
+    events), or None when there is no usable stamp. Only `requestContext` is read: API Gateway writes it,
+    a client cannot; nothing from the body or the headers is ever taken as a time."""
+    view = event if isinstance(event, HttpEvent | WebSocketEvent) else None
+    if view is None:
+        view = WebSocketEvent(event) if kind_of(event) == "websocket" else HttpEvent(event)
+    return view.received_at

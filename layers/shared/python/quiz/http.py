@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from quiz import budget, payload
-from quiz.errors import BadRequest, PayloadOverLimit, QuizError
+from quiz.errors import BadRequest, PayloadOverLimit, QuizError, ValidationFailed
+from quiz.events import HttpEvent
 
 log = logging.getLogger("quiz.http")
 
@@ -34,12 +35,14 @@ def error_response(exc: QuizError) -> Response:
     return json_response(exc.status, exc.to_body(), headers)
 
 
-def json_body(event: Event) -> dict[str, Any]:
+def json_body(event: HttpEvent | Event) -> dict[str, Any]:
     """The request body as a JSON object within `quiz.payload`'s limits, or a 400 saying what is wrong."""
-    raw = event.get("body")
+    request = HttpEvent.of(event)
+    raw = request.body
     if raw in (None, ""):
         return {}
-    if event.get("isBase64Encoded"):
+    assert raw is not None
+    if request.is_base64_encoded:
         if len(raw) > payload.MAX_BODY_BYTES * 4 // 3 + 4:
             raise PayloadOverLimit(
                 f"request body is larger than {payload.MAX_BODY_BYTES} bytes",
@@ -49,34 +52,38 @@ def json_body(event: Event) -> dict[str, Any]:
             raw = base64.b64decode(raw).decode("utf-8")
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest("request body is not valid UTF-8") from exc
-    return payload.json_object(str(raw))
+    return payload.json_object(raw)
 
 
-def header(event: Event, name: str) -> str | None:
+def header(event: HttpEvent | Event, name: str) -> str | None:
     """A request header by case-insensitive name (API Gateway lower-cases them in 2.0; 1.0 does not)."""
-    headers = event.get("headers") or {}
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return str(value)
-    return None
+    return HttpEvent.of(event).header(name)
 
 
-def path_param(event: Event, name: str) -> str:
-    value = (event.get("pathParameters") or {}).get(name)
+def path_param(event: HttpEvent | Event, name: str) -> str:
+    value = HttpEvent.of(event).path_parameters.get(name)
     if not value:
         raise BadRequest(f"missing path parameter {name}")
     return payload.check_text(str(value), name)
 
 
-def query_param(event: Event, name: str) -> str | None:
+def query_param(event: HttpEvent | Event, name: str) -> str | None:
     """A query string parameter, checked like every other string a client sends."""
-    value = (event.get("queryStringParameters") or {}).get(name)
+    value = HttpEvent.of(event).query.get(name)
     return None if value is None else payload.check_text(str(value), name)
 
 
-def api_handler(fn: Callable[[Event, Any], Response]) -> Callable[[Event, Any], Response]:
-    """Map `QuizError` to its response and anything unexpected to a 500 with no details on the wire.
+def text_field(body: dict[str, Any], name: str) -> str:
+    """A required string field of a JSON body, or 400 `validation_failed` naming it."""
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise ValidationFailed(f"field {name!r} is required and must be a string", details={"field": name})
+    return value
+
+
+def api_handler(fn: Callable[[HttpEvent, Any], Response]) -> Callable[[Event, Any], Response]:
+    """Run an HTTP API handler on the typed view of its event (`quiz.events.HttpEvent`); map `QuizError`
+    to its response and anything unexpected to a 500 with no details on the wire.
 
     The call runs within `quiz.budget.invocation(context)`: waits for a dependency stay inside the
     function's remaining time, so a failing dependency is a prompt 503, never the runtime's timeout."""
@@ -85,7 +92,7 @@ def api_handler(fn: Callable[[Event, Any], Response]) -> Callable[[Event, Any], 
     def wrapper(event: Event, context: Any) -> Response:
         try:
             with budget.invocation(context):
-                return fn(event, context)
+                return fn(HttpEvent.of(event), context)
         except QuizError as exc:
             if exc.status >= 500:
                 log.exception("dependency failure")

@@ -47,7 +47,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from quiz import logs
+from quiz import events, logs
 
 log = logging.getLogger("quiz.observability")
 
@@ -57,7 +57,6 @@ TRACER_NAME = "quiz"
 ROUTE_KEY = "aws.api_gateway.route_key"
 FLUSH_TIMEOUT_MS = 2000  # a frozen Lambda container exports nothing: flush after each invocation, bounded
 # MSK; self-managed as AWS sends it today, and as its older sample event (tests/events) spells it.
-_KAFKA_SOURCES = ("aws:kafka", "SelfManagedKafka", "aws:SelfManagedKafka")
 
 _provider: TracerProvider | None = None
 _provider_lock = threading.Lock()
@@ -138,53 +137,32 @@ def tracer_provider() -> TracerProvider:
 # ---------------------------------------------------------------------------- reading the event
 
 
+_TRIGGERS = {"http": "http", "websocket": "http", "authorizer": "http", "kafka": "pubsub", "schedule": "timer"}
+
+
 def trigger_of(event: Any) -> str:
-    """OpenTelemetry's faas.trigger: http (HTTP and WebSocket APIs, the authorizer), pubsub (Kafka), other."""
-    if not isinstance(event, Mapping):
-        return "other"
-    if event.get("eventSource") in _KAFKA_SOURCES:
-        return "pubsub"
-    if event.get("source") == "aws.events":
-        return "timer"
-    if "routeKey" in event or "methodArn" in event or isinstance(event.get("requestContext"), Mapping):
-        return "http"
-    return "other"
+    """OpenTelemetry's faas.trigger: http (HTTP and WebSocket APIs, the authorizer), pubsub (Kafka), timer, other."""
+    return _TRIGGERS.get(events.kind_of(event), "other")
 
 
 def route_key_of(event: Any) -> str | None:
-    if not isinstance(event, Mapping):
-        return None
-    key = event.get("routeKey")
-    if key is None and isinstance(event.get("requestContext"), Mapping):
-        key = event["requestContext"].get("routeKey")
-    return str(key) if key is not None else None
+    return events.route_key_of(event)
 
 
 def kafka_headers(record: Mapping[str, Any]) -> dict[str, str]:
     """A Kafka event record's headers ([{name: [byte ints]}]) as text, for a propagator to read."""
-    carrier: dict[str, str] = {}
-    for header in record.get("headers") or []:
-        if not isinstance(header, Mapping):
-            continue
-        for name, value in header.items():
-            try:
-                carrier[str(name)] = bytes(value or []).decode("utf-8")
-            except (TypeError, ValueError):
-                continue  # not text: no trace context in it
-    return carrier
+    return events.text_headers(events.record_headers(record))
 
 
-def producer_links(event: Mapping[str, Any]) -> list[Link]:
+def producer_links(event: Mapping[str, Any] | events.KafkaEvent) -> list[Link]:
     """One link per distinct producer span found in the batch's record headers (W3C trace context)."""
     links: dict[tuple[int, int], Link] = {}
-    records = event.get("records") or {}
-    for batch in records.values() if isinstance(records, Mapping) else []:
-        for record in batch or []:
-            if not isinstance(record, Mapping):
-                continue
-            span_context = trace.get_current_span(propagate.extract(kafka_headers(record))).get_span_context()
-            if span_context.is_valid:
-                links.setdefault((span_context.trace_id, span_context.span_id), Link(span_context))
+    for record in events.KafkaEvent.of(event).records():
+        if not isinstance(record, events.KafkaRecord):
+            continue
+        span_context = trace.get_current_span(propagate.extract(record.text_headers())).get_span_context()
+        if span_context.is_valid:
+            links.setdefault((span_context.trace_id, span_context.span_id), Link(span_context))
     return list(links.values())
 
 
@@ -254,11 +232,11 @@ def _attributes(event: Any, context: Any, trigger: str, cold_start: bool) -> dic
             attributes["http.request.method"] = method
             attributes["http.route"] = path
     if trigger == "pubsub" and isinstance(event, Mapping):
-        batches = event.get("records") or {}
-        topics = sorted({str(r.get("topic")) for b in batches.values() for r in b or [] if isinstance(r, Mapping)})
+        batch = events.KafkaEvent(event)
+        topics = batch.topics
         attributes["messaging.system"] = "kafka"
         attributes["messaging.operation.type"] = "process"
-        attributes["messaging.batch.message_count"] = sum(len(b or []) for b in batches.values())
+        attributes["messaging.batch.message_count"] = batch.record_count
         if len(topics) == 1:
             attributes["messaging.destination.name"] = topics[0]
     return attributes

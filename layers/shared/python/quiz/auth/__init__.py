@@ -8,10 +8,13 @@ require_host(principal, quiz.host_id)    # 403 not_quiz_host
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from quiz.auth.credentials import bearer_token, principal_from_ws
 from quiz.auth.domain import Principal, Role
-from quiz.auth.gateway import bearer_token, principal_from_ws
 from quiz.auth.permissions import can_create_quiz, is_host, may_host, require_admin, require_host
-from quiz.http import Event
+from quiz.events import HttpEvent, WebSocketEvent
 
 __all__ = [
     "Principal",
@@ -27,7 +30,7 @@ __all__ = [
 ]
 
 
-def ws_principal(event: Event) -> Principal:
+def ws_principal(event: WebSocketEvent | Mapping[str, Any]) -> Principal:
     """The caller of a WebSocket route (from the `$connect` authorizer's context), refused with 401
     `token_revoked` when their session has been signed out since the connection opened."""
     from quiz.bootstrap import authenticator  # the composition root: adapters load only when a request needs them
@@ -35,7 +38,7 @@ def ws_principal(event: Event) -> Principal:
     return authenticator().still_signed_in(principal_from_ws(event))
 
 
-def authenticate(event: Event) -> Principal:
+def authenticate(event: HttpEvent | Mapping[str, Any]) -> Principal:
     """The signed-in caller of an HTTP API request, from its `Authorization: Bearer` access token.
 
     Raises a `quiz.errors.Unauthorized` subclass (401: missing_token, invalid_token, token_expired,

@@ -248,7 +248,7 @@ class QuizService:
         received_at: datetime | None = None,
     ) -> AnswerResult:
         """Judge, score and store an answer. ``received_at`` is when it reached the API (API Gateway's
-        request time, see `quiz.quizzes.request_time`), never a time the client sent; the answer is
+        request time, see `quiz.events.received_at`), never a time the client sent; the answer is
         judged on it, so queueing for a worker neither refuses it nor costs it points. None: the
         database's clock when the answer is processed."""
         quiz_id = normalise_quiz_id(raw_id)
