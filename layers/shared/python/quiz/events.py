@@ -97,18 +97,14 @@ class _View:
         return None if value is None else str(value)
 
 
-class HttpEvent(_View):
-    """An HTTP API request (payload format 2.0)."""
+class _ApiEvent(_View):
+    """What every API Gateway event (HTTP, WebSocket, authorizer) carries in the same place."""
 
     __slots__ = ()
 
     @property
     def route_key(self) -> str:
         return str(self.raw.get("routeKey") or self.request_context.get("routeKey") or "")
-
-    @property
-    def path_parameters(self) -> Mapping[str, str]:
-        return _mapping(self.raw.get("pathParameters"))
 
     @property
     def body(self) -> str | None:
@@ -118,6 +114,7 @@ class HttpEvent(_View):
 
     @property
     def is_base64_encoded(self) -> bool:
+        """A binary body or WebSocket frame, which API Gateway passes base64-encoded."""
         return bool(self.raw.get("isBase64Encoded"))
 
     @property
@@ -129,19 +126,26 @@ class HttpEvent(_View):
 
     @property
     def received_at(self) -> datetime | None:
-        """When API Gateway received the request (`requestContext.timeEpoch`; REST / 1.0: `requestTimeEpoch`)."""
+        """When API Gateway received the request: `requestContext.timeEpoch` (HTTP API 2.0) or
+        `requestTimeEpoch` (WebSocket, REST / 1.0), set on receipt before any queueing."""
         context = self.request_context
         return _epoch(context.get("timeEpoch")) or _epoch(context.get("requestTimeEpoch"))
 
 
-class WebSocketEvent(_View):
-    """A WebSocket API event: `$connect`, `$disconnect` or a message to a route."""
+class HttpEvent(_ApiEvent):
+    """An HTTP API request (payload format 2.0)."""
 
     __slots__ = ()
 
     @property
-    def route_key(self) -> str:
-        return str(self.request_context.get("routeKey") or "")
+    def path_parameters(self) -> Mapping[str, str]:
+        return _mapping(self.raw.get("pathParameters"))
+
+
+class WebSocketEvent(_ApiEvent):
+    """A WebSocket API event: `$connect`, `$disconnect` or a message to a route."""
+
+    __slots__ = ()
 
     @property
     def event_type(self) -> str:
@@ -152,33 +156,12 @@ class WebSocketEvent(_View):
         return str(self.request_context.get("connectionId") or "")
 
     @property
-    def body(self) -> str | None:
-        body = self.raw.get("body")
-        return None if body is None else str(body)
-
-    @property
-    def is_base64_encoded(self) -> bool:
-        """A binary frame (API Gateway sends its body base64-encoded)."""
-        return bool(self.raw.get("isBase64Encoded"))
-
-    @property
     def authorizer(self) -> Mapping[str, Any]:
         """The context the `$connect` authorizer returned (with its principalId), on every later event."""
         return _mapping(self.request_context.get("authorizer"))
 
-    @property
-    def source_ip(self) -> str | None:
-        value = _mapping(self.request_context.get("identity")).get("sourceIp")
-        return None if value is None else str(value)
 
-    @property
-    def received_at(self) -> datetime | None:
-        """When API Gateway received the message (`requestContext.requestTimeEpoch`)."""
-        context = self.request_context
-        return _epoch(context.get("requestTimeEpoch")) or _epoch(context.get("timeEpoch"))
-
-
-class AuthorizerEvent(_View):
+class AuthorizerEvent(_ApiEvent):
     """The WebSocket API's REQUEST authorizer event for `$connect`."""
 
     __slots__ = ()
@@ -186,11 +169,6 @@ class AuthorizerEvent(_View):
     @property
     def method_arn(self) -> str:
         return str(self.raw.get("methodArn") or "")
-
-    @property
-    def source_ip(self) -> str | None:
-        value = _mapping(self.request_context.get("identity")).get("sourceIp")
-        return None if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +288,4 @@ def received_at(event: Any) -> datetime | None:
     receipt before any queueing (`timeEpoch` in HTTP API 2.0, `requestTimeEpoch` in WebSocket and REST
     events), or None when there is no usable stamp. Only `requestContext` is read: API Gateway writes it,
     a client cannot; nothing from the body or the headers is ever taken as a time."""
-    view = event if isinstance(event, HttpEvent | WebSocketEvent) else None
-    if view is None:
-        view = WebSocketEvent(event) if kind_of(event) == "websocket" else HttpEvent(event)
-    return view.received_at
+    return event.received_at if isinstance(event, _ApiEvent) else _ApiEvent(event).received_at
