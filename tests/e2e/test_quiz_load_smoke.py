@@ -12,9 +12,13 @@ from typing import Any
 
 import pytest
 
+from bench.answer_cost import measure as answer_cost
+from bench.answer_cost import parse_args as answer_cost_args
 from bench.quiz_load.cli import measure, parse_args
+from bench.quiz_load.live import run_loop
 from bench.quiz_load.report import machine, summary, table, write_results
-from bench.quiz_load.scenario import ScenarioRun
+from bench.quiz_load.scenario import ScenarioRun, Target
+from bench.quiz_load.seeding import BenchSeeder
 from tests.e2e.conftest import Product
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +35,7 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
                        "--results", str(tmp_path), "--no-progress", "--time-limit", "240"])  # fmt: skip
     runs: list[ScenarioRun] = []
     document: dict[str, Any] = {"settings": {"players": [5]}, "machine": machine()}
-    measure(args, product.base_url, product.database_url, product.keys, runs, document)
+    measure(args, Target(product.base_url, product.pid), product.database_url, product.keys, runs, document)
     (run,) = runs
     figures = summary(run)
 
@@ -61,3 +65,20 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
     assert len(scenario["answers_detail"]) == 5
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "scenario" in table([figures])
+    # Where the CPU went, read from /proc: the node under test and its functions' workers are told apart.
+    per_answer, per_join = scenario["cpu_ms"]["per_answer"], scenario["cpu_ms"]["per_join"]
+    assert per_answer["fn:answers"] > 0 and per_answer["emulator"] > 0 and per_answer["machine"] > 0
+    assert per_join["fn:ws_connect"] > 0 and "CPU ms per answer" in table([figures])
+
+
+def test_answer_cost_breaks_one_answer_down_by_component(product: Product) -> None:
+    args = answer_cost_args(["--players", "6", "--room-size", "3", "--warmup", "2"])
+    seeder = BenchSeeder(product.database_url, product.keys)
+    try:
+        figures = run_loop(answer_cost(args, Target(product.base_url, product.pid), seeder))
+    finally:
+        seeder.close()
+    assert (figures["answers"], figures["quizzes"]) == (6, 3)
+    assert figures["frames_pushed_per_answer"] > 0, "each answer reached its room"
+    cpu = figures["cpu_ms_per_answer"]
+    assert cpu["fn:answers"] > 0 and cpu["emulator"] > 0 and cpu["machine"] >= cpu["fn:answers"]
