@@ -7,13 +7,12 @@ event source mapping's event shape; the notifier is a recording fake at its port
 from __future__ import annotations
 
 import base64
-import json
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,153 +20,29 @@ import psycopg
 import pytest
 import redis
 
-from quiz import db
 from quiz.auth import Principal, Role
 from quiz.leaderboard.adapters.kafka_ticker import KafkaTicker
-from quiz.leaderboard.adapters.postgres import PostgresStandings
 from quiz.leaderboard.adapters.redis_store import RedisLeaderboard
-from quiz.leaderboard.domain import BoardTick, QuizPush, parse_record
+from quiz.leaderboard.domain import BoardTick, parse_record
 from quiz.leaderboard.kafka_event import board_records, score_events
-from quiz.leaderboard.service import LeaderboardService, Pacing
-from quiz.quizzes.adapters.postgres import PostgresQuizStore
+from quiz.leaderboard.service import LeaderboardService
 from quiz.quizzes.outbox import OutboxEvent
 from quiz.quizzes.service import QuizService
 from tests.conftest import read_records
-from tests.integration.test_quiz_service import QUIZ, RecordingNotifier, RecordingTimer, make_user
+from tests.integration.leaderboard_support import (
+    RecordingPush,
+    RecordingSleep,
+    RecordingTicker,
+    board_tick,
+    closed_marker,
+    kafka_event,
+    play,
+    scores_in_redis,
+    sums_in_postgres,
+)
+from tests.integration.quiz_support import make_user
 
 pytestmark = pytest.mark.integration
-
-
-class CapturingPublisher:
-    """Keeps what would go to Kafka, so the test can deliver it (and replay it) as the ESM would.
-
-    Only the test's own quiz is kept: a successful publish also drains older unpublished rows, which in the
-    shared test database include other tests' quizzes (acknowledged here, as a broker would)."""
-
-    def __init__(self) -> None:
-        self.events: list[OutboxEvent] = []
-        self.quiz_id: str | None = None
-
-    def publish(self, events: list[OutboxEvent]) -> list[int]:
-        self.events.extend(e for e in events if self.quiz_id is None or e.key == self.quiz_id)
-        return [e.id for e in events]
-
-
-def kafka_event(events: list[OutboxEvent], topic: str = "quiz.scores") -> dict[str, Any]:
-    """The aws:SelfManagedKafka event carrying these outbox rows (one partition, offsets in order)."""
-    records = [
-        {
-            "topic": topic,
-            "partition": 0,
-            "offset": i,
-            "timestamp": 0,
-            "timestampType": "CREATE_TIME",
-            "key": base64.b64encode(e.key.encode()).decode(),
-            "value": base64.b64encode(json.dumps(e.payload).encode()).decode(),
-            "headers": [],
-        }
-        for i, e in enumerate(events)
-    ]
-    return {"eventSource": "SelfManagedKafka", "bootstrapServers": "127.0.0.1:9092", "records": {f"{topic}-0": records}}
-
-
-def closed_marker(quiz_id: str, question_id: int) -> OutboxEvent:
-    """The quiz service's question_closed marker, as it travels on the scores topic."""
-    payload = {"type": "question_closed", "event_id": str(uuid.uuid4()), "quiz_id": quiz_id, "question_id": question_id}
-    return OutboxEvent(0, payload["event_id"], "quiz.scores", quiz_id, payload, {})
-
-
-def board_tick(quiz_id: str) -> OutboxEvent:
-    payload = {"type": "board_tick", "quiz_id": quiz_id}
-    return OutboxEvent(0, "tick", "quiz.scores", quiz_id, payload, {})
-
-
-class RecordingPush:
-    def __init__(self) -> None:
-        self.boards: list[dict[str, Any]] = []
-        self.personal: list[dict[str, Mapping[str, Any]]] = []
-
-    def deliver(self, pushes: Sequence[QuizPush]) -> dict[str, int]:
-        for push in pushes:
-            if push.board is not None:
-                self.boards.append(dict(push.board))
-            if push.personal:
-                self.personal.append(dict(push.personal))
-        return {push.quiz_id: 1 for push in pushes}
-
-
-class RecordingTicker:
-    """The ticker port: keeps the ticks, which the test hands back as the next batch (as Kafka would)."""
-
-    def __init__(self) -> None:
-        self.ticks: list[str] = []
-
-    def tick(self, quiz_ids: list[str]) -> None:
-        self.ticks.extend(quiz_ids)
-
-
-class RecordingSleep:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-def redis_conn(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url)
-
-
-@pytest.fixture
-def world(database_url: str, redis_conn: redis.Redis) -> dict[str, Any]:
-    captured = CapturingPublisher()
-    quizzes = QuizService(PostgresQuizStore(db.pool(database_url), "quiz.scores"), captured, RecordingNotifier(), RecordingTimer())
-    push = RecordingPush()
-    sleep = RecordingSleep()
-    ticker = RecordingTicker()
-    board = LeaderboardService(
-        RedisLeaderboard(redis_conn),
-        PostgresStandings(db.pool(database_url)),
-        push,
-        ticker=ticker,
-        top_n=3,
-        pacing=Pacing(100, 50_000, max_wait_ms=100),
-        sleep=sleep,
-    )
-    return {"quizzes": quizzes, "captured": captured, "push": push, "board": board, "sleep": sleep, "ticker": ticker}
-
-
-def sums_in_postgres(database_url: str, quiz_id: str) -> dict[str, int]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT p.user_id, coalesce(sum(a.points), 0) FROM participants p LEFT JOIN answers a"
-            " ON a.quiz_id = p.quiz_id AND a.user_id = p.user_id WHERE p.quiz_id = %s AND p.status = 'active' GROUP BY p.user_id",
-            (quiz_id,),
-        ).fetchall()
-    return {str(u): int(s) for u, s in rows}
-
-
-def scores_in_redis(board: LeaderboardService, quiz_id: str) -> dict[str, int]:
-    return {s.user_id: s.score for s in board.board.ranked(quiz_id)}
-
-
-def play(world: dict[str, Any], database_url: str) -> tuple[str, list[Any]]:
-    quizzes: QuizService = world["quizzes"]
-    host = make_user(database_url, "Host")
-    players = [make_user(database_url, n) for n in ("Ana", "Ben", "Cy", "Dee")]
-    quiz_id = quizzes.create(host, QUIZ)["quiz_id"]
-    world["captured"].quiz_id = quiz_id
-    for p in players:
-        quizzes.join(p, quiz_id)
-    quizzes.start(host, quiz_id)
-    quizzes.answer(players[0], quiz_id, 1, 1, "a1")
-    quizzes.answer(players[1], quiz_id, 1, 0, "b1")  # wrong
-    quizzes.answer(players[2], quiz_id, 1, 1, "c1")
-    quizzes.next(host, quiz_id)
-    quizzes.answer(players[0], quiz_id, 2, "modern", "a2")
-    quizzes.answer(players[2], quiz_id, 2, "new", "c2")
-    return quiz_id, players
 
 
 def test_replayed_and_reordered_batches_leave_scores_equal_to_postgres(world: dict[str, Any], database_url: str) -> None:

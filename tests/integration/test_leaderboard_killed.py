@@ -24,7 +24,7 @@ import redis
 from local.stack import REPO
 from quiz.leaderboard.adapters.redis_store import RedisLeaderboard
 from quiz.leaderboard.domain import ScoreEvent
-from tests.integration.test_leaderboard import kafka_event, play, redis_conn, scores_in_redis, sums_in_postgres, world  # noqa: F401
+from tests.integration.leaderboard_support import kafka_event, play, scores_in_redis, sums_in_postgres
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ def run_handler(event_file: Path, env: dict[str, str], kill_after_s: float | Non
 
 
 def test_a_batch_killed_at_random_points_and_retried_counts_each_answer_once(
-    world: dict[str, Any],  # noqa: F811
+    world: dict[str, Any],
     database_url: str,
     redis_url: str,
     tmp_path: Path,

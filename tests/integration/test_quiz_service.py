@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from quiz import db
-from quiz.auth import Principal, Role
+from quiz.auth import Principal
 from quiz.errors import QuizError
 from quiz.quizzes.adapters.kafka import KafkaScorePublisher
 from quiz.quizzes.adapters.postgres import PostgresQuizStore
@@ -25,34 +25,9 @@ from quiz.quizzes.domain import AnswerResult
 from quiz.quizzes.outbox import OutboxEvent
 from quiz.quizzes.service import QuizService
 from tests.conftest import read_records
+from tests.integration.quiz_support import QUIZ, RecordingNotifier, RecordingTimer, make_user
 
 pytestmark = pytest.mark.integration
-
-
-class RecordingNotifier:
-    def __init__(self) -> None:
-        self.to_all: list[dict[str, Any]] = []
-        self.personal: list[dict[str, Mapping[str, Any]]] = []
-        self.unsubscribed: list[str] = []
-
-    def to_quiz(self, quiz_id: str, frame: Mapping[str, Any]) -> int:
-        self.to_all.append(dict(frame))
-        return 1
-
-    def to_players(self, quiz_id: str, frames: Mapping[str, Mapping[str, Any]]) -> int:
-        self.personal.append(dict(frames))
-        return len(frames)
-
-    def unsubscribe(self, quiz_id: str, user_id: str) -> None:
-        self.unsubscribed.append(user_id)
-
-
-class RecordingTimer:
-    def __init__(self) -> None:
-        self.scheduled: list[tuple[str, int, datetime]] = []
-
-    def close_at(self, quiz_id: str, position: int, deadline: datetime) -> None:
-        self.scheduled.append((quiz_id, position, deadline))
 
 
 class CrashingPublisher:
@@ -79,50 +54,8 @@ def publisher(kafka_bootstrap: str) -> Iterator[KafkaScorePublisher]:
     p.close()
 
 
-def make_user(database_url: str, name: str) -> Principal:
-    user_id = uuid.uuid4()
-    with psycopg.connect(database_url) as conn:
-        conn.execute(
-            "INSERT INTO users (id, username, display_name, password_hash) VALUES (%s, %s, %s, 'x')",
-            (user_id, f"{name}-{user_id.hex[:8]}", name),
-        )
-    return Principal(user_id=user_id, display_name=name, role=Role.PLAYER)
-
-
 def events_on(topic: str, bootstrap: str, expected: int, timeout_s: float = 20) -> list[tuple[bytes, dict[str, Any], dict[str, bytes]]]:
     return [(r.key, json.loads(r.value), dict(r.headers)) for r in read_records(topic, bootstrap, expected, timeout_s)]
-
-
-QUIZ = {
-    "title": "Adjectives, week 3",
-    "streak_bonus": 50,
-    "questions": [
-        {
-            "kind": "multiple_choice",
-            "prompt": "A synonym of 'happy'?",
-            "choices": ["glum", "joyful", "tired"],
-            "correct_choice": 1,
-            "time_limit_ms": 30000,
-            "points": 1000,
-        },
-        {
-            "kind": "typed",
-            "prompt": "Opposite of 'ancient'?",
-            "accepted_answers": ["modern", "new"],
-            "typo_tolerance": 1,
-            "time_limit_ms": 30000,
-            "points": 500,
-        },
-        {
-            "kind": "multiple_choice",
-            "prompt": "'Brief' means?",
-            "choices": ["short", "long"],
-            "correct_choice": 0,
-            "time_limit_ms": 5000,
-            "points": 1000,
-        },
-    ],
-}
 
 
 def code_of(exc: pytest.ExceptionInfo[QuizError]) -> tuple[int, str]:

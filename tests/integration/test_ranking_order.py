@@ -17,7 +17,7 @@ from quiz.leaderboard.adapters.redis_store import RedisLeaderboard
 from quiz.leaderboard.domain import ScoreEvent, ranked_order
 from quiz.quizzes.adapters.postgres import PostgresQuizStore
 from quiz.quizzes.domain import parse_draft
-from tests.integration.test_quiz_service import QUIZ, make_user
+from tests.integration.quiz_support import QUIZ, make_user
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,7 @@ from quiz.quizzes.adapters.kafka import KafkaScorePublisher
 from quiz.quizzes.adapters.postgres import PostgresQuizStore
 from quiz.quizzes.service import QuizService
 from tests.conftest import read_records
-from tests.integration.test_quiz_service import QUIZ, RecordingNotifier, RecordingTimer, make_user
+from tests.integration.quiz_support import QUIZ, RecordingNotifier, RecordingTimer, make_user
 
 pytestmark = pytest.mark.integration
 

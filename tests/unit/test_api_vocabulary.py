@@ -17,7 +17,7 @@ import yaml
 from quiz.errors import BadRequest, DependencyUnavailable, NotFound, QuizError, TooManyRequests
 from quiz.http import error_response
 from tests.asyncapi_check import DOCUMENT, FrameContract
-from tests.unit.test_public_docs import document
+from tests.unit.docs_support import document
 
 # Names the API no longer uses, and what replaced them.
 RETIRED = {

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.asyncapi_check import DOCUMENT, FrameContract
-from tests.unit.test_public_docs import application, frame_types_in_code, websocket_doc
+from tests.unit.docs_support import application, frame_types_in_code, websocket_doc
 
 META_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "asyncapi-3.0.0.json.gz"
 KAFKA_ONLY = {"score", "board_tick"}  # records on the scores topic, never WebSocket frames (the prose says so)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +19,10 @@ import openapi_spec_validator
 import pytest
 import yaml
 
-from local.emulator.docs import openapi_document
-from local.emulator.template import Application, load_application
+from tests.unit.docs_support import REPO, application, document, frame_types_in_code, python_sources, websocket_doc
 
-REPO = Path(__file__).resolve().parents[2]
-SOURCES = (REPO / "layers" / "shared" / "python" / "quiz", REPO / "functions")
-WEBSOCKET_DOC = REPO / "docs" / "websocket.md"
 METHODS = ("get", "post", "put", "patch", "delete")
 CODE_IN_TEXT = re.compile(r"`([a-z][a-z0-9_]*)`")
-
-
-@cache
-def application() -> Application:
-    return load_application(REPO / "template.yaml")
-
-
-@cache
-def document() -> dict[str, Any]:
-    """Built the way GET /openapi.json builds it."""
-    return openapi_document(application(), "http://127.0.0.1:8000")
-
-
-def websocket_doc() -> str:
-    return WEBSOCKET_DOC.read_text()
 
 
 def template_operations() -> list[tuple[str, str, str]]:
@@ -55,11 +35,6 @@ def template_operations() -> list[tuple[str, str, str]]:
         for method in METHODS if route.method == "ANY" else (route.method.lower(),):
             out.append((path, method, route.event_name))
     return out
-
-
-def python_sources() -> Iterator[Path]:
-    for root in SOURCES:
-        yield from sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
 
 
 def error_codes_in_code() -> dict[str, str]:
@@ -89,16 +64,6 @@ def error_codes_in_code() -> dict[str, str]:
                         and isinstance(value.value, str)
                     ):
                         found.setdefault(value.value, f"{where}:{node.lineno}")
-    return found
-
-
-def frame_types_in_code() -> dict[str, str]:
-    """type -> where, for every `"type": "<name>"` the layer and the functions write."""
-    found: dict[str, str] = {}
-    for path in python_sources():
-        for lineno, line in enumerate(path.read_text().splitlines(), 1):
-            for name in re.findall(r"""["']type["']\s*:\s*["']([a-z_]+)["']""", line):
-                found.setdefault(name, f"{path.relative_to(REPO)}:{lineno}")
     return found
 
 
