@@ -5,6 +5,9 @@
     python -m clients.cli create clients/examples/phrasal_verbs.json
     python -m clients.cli host ABC234                # start / next / end / lock / unlock, live leaderboard
     python -m clients.cli play ABC234                # answer by choice number or typed text
+    python -m clients.cli report ABC234 [--csv DIR]  # the host's report; --csv writes its three tables
+    python -m clients.cli results                    # the quizzes you played and the words you missed
+    python -m clients.cli again ABC234               # the host plays an ended quiz again: a new PIN
 
 The server is taken from --url, else $QUIZ_URL, else the one saved at login, else http://127.0.0.1:8000.
 Tokens live in ~/.config/vocab-quiz/session.json (or --profile FILE); an expired access token is
@@ -37,6 +40,7 @@ from clients.terminal.render import (
     render_rank,
     render_standings,
 )
+from clients.terminal.report import render_report, render_results, write_csv_tables
 from clients.terminal.screens import HostScreen, PlayScreen, Screen, Send, parse_answer
 from clients.terminal.session import RECONNECT_DELAYS_S, run_live
 
@@ -156,12 +160,44 @@ def cmd_play(account: Account, args: argparse.Namespace, inp: TextIO, out: TextI
     return run_live(account, lambda send: PlayScreen(quiz_id=pin, me=account.user_id, send=send), inp, out)
 
 
+def cmd_report(account: Account, args: argparse.Namespace, inp: TextIO, out: TextIO) -> int:
+    pin = quiz_pin(args.quiz_id)
+    emit(out, render_report(account.call(lambda c: c.report(pin))))
+    if args.csv is not None:
+        written = write_csv_tables(lambda table: account.call(lambda c: c.report_csv(pin, table)), args.csv)
+        emit(out, ["", *(f"wrote {path}" for path in written)])
+    return 0
+
+
+def cmd_results(account: Account, args: argparse.Namespace, inp: TextIO, out: TextIO) -> int:
+    emit(out, render_results(account.call(lambda c: c.results())))
+    return 0
+
+
+def cmd_again(account: Account, args: argparse.Namespace, inp: TextIO, out: TextIO) -> int:
+    pin = quiz_pin(args.quiz_id)
+    again = account.call(lambda c: c.play_again(pin))
+    new = again["quiz_id"]
+    emit(
+        out,
+        [
+            f"new session of {again.get('title')!r} — PIN {new} (quiz {pin} and its report are kept)",
+            f"host it:  {PROG} host {new}",
+            f"play it:  {PROG} play {new}",
+        ],
+    )
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Account, argparse.Namespace, TextIO, TextIO], int]] = {
     "signup": cmd_signup,
     "login": cmd_login,
     "create": cmd_create,
     "host": cmd_host,
     "play": cmd_play,
+    "report": cmd_report,
+    "results": cmd_results,
+    "again": cmd_again,
 }
 
 
@@ -183,6 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
     host.add_argument("quiz_id", help="the quiz PIN")
     play = sub.add_parser("play", help="join a quiz and answer its questions")
     play.add_argument("quiz_id", help="the quiz PIN")
+    report = sub.add_parser("report", help="the host's report of a quiz: questions (accuracy, times, answers) and players")
+    report.add_argument("quiz_id", help="the quiz PIN")
+    report.add_argument(
+        "--csv", type=Path, metavar="DIR", help="also write its three tables (players, questions, answers) as CSV files in DIR"
+    )
+    sub.add_parser("results", help="the quizzes you played, with the words you missed")
+    again = sub.add_parser("again", help="play an ended quiz again (host only): a new PIN, same questions")
+    again.add_argument("quiz_id", help="the ended quiz's PIN")
     return parser
 
 

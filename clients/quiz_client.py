@@ -118,6 +118,33 @@ class QuizClient:
     def leaderboard(self, quiz_id: str, limit: int = 10) -> dict[str, Any]:
         return dict(self.call("GET", f"/quizzes/{quiz_id}/leaderboard", params={"limit": limit}))
 
+    # ------------------------------------------------------------------ after the quiz
+
+    def report(self, quiz_id: str) -> dict[str, Any]:
+        """The host's report of a quiz: per question and per player."""
+        return dict(self.call("GET", f"/quizzes/{quiz_id}/report"))
+
+    def report_csv(self, quiz_id: str, table: str = "players") -> tuple[str, str]:
+        """One table of the report as CSV: (the file name the server suggests, the CSV text)."""
+        headers = {"Accept": "text/csv"}
+        if self.access_token:
+            headers["Authorization"] = f"Bearer {self.access_token}"
+        response = self.http.get(f"/quizzes/{quiz_id}/report", params={"table": table}, headers=headers)
+        if response.status_code != 200:
+            is_json = response.headers.get("content-type", "").startswith("application/json")
+            raise ApiError(response.status_code, response.json() if is_json and response.content else response.text)
+        disposition = response.headers.get("content-disposition", "")
+        filename = disposition.partition('filename="')[2].rstrip('"') or f"quiz-{quiz_id}-{table}.csv"
+        return filename, response.text
+
+    def results(self) -> list[dict[str, Any]]:
+        """The quizzes the caller played, most recent first, each with the words they missed."""
+        return list(self.call("GET", "/users/me/results")["results"])
+
+    def play_again(self, quiz_id: str) -> dict[str, Any]:
+        """A new session of an ended quiz (host only): the new quiz, not started yet."""
+        return dict(self.call("POST", f"/quizzes/{quiz_id}/again", expect=201))
+
     # ------------------------------------------------------------------ WebSocket
 
     def live(self, *, token_in: str = "query") -> LiveSession:

@@ -4,6 +4,7 @@ module imported by another also runs its tests under the importer's name)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -177,6 +178,18 @@ class Browser:
 
     def text(self, element_id: str) -> str:
         return str(self.js(f"document.getElementById({element_id!r}).innerText"))
+
+    def screenshot(self, path: Path, *, width: int = 1100) -> Path:
+        """The whole page (not only the viewport) as a PNG at ``path``."""
+        height = int(self.js("Math.ceil(document.documentElement.scrollHeight)"))
+        self.command("Emulation.setDeviceMetricsOverride", width=width, height=max(height, 600), deviceScaleFactor=1, mobile=False)
+        try:
+            shot = self.command("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        finally:
+            self.command("Emulation.clearDeviceMetricsOverride")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
 
     def close(self) -> None:
         if hasattr(self, "ws"):

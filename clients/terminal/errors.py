@@ -38,6 +38,7 @@ def explain(exc: BaseException, *, quiz_id: str | None = None, quiz_file: str | 
         "username_taken": f"that username is taken — pick another one, or log in with `{PROG} login`",
         "quiz_locked": f"the host locked quiz {pin} — ask them to unlock it, then join again",
         "quiz_ended": f"quiz {pin} has ended — ask the host for a new PIN",
+        "quiz_not_ended": f"quiz {pin} has not ended yet — end it first (`{PROG} host {pin}`, then `end`), then play it again",
         "removed_from_quiz": f"the host removed you from quiz {pin}",
         "not_quiz_host": f"only the account that created quiz {pin} can host it — log in as that account",
         "forbidden": f"you may not do that in quiz {pin} — {message}",

@@ -68,6 +68,7 @@ function explain(err, pin = "") {
     already_answered: "You already answered this question.",
     question_closed: "Too late: the question closed.",
     question_not_open: "That question is not open yet.",
+    quiz_not_ended: `Quiz ${pin} has not ended yet — end it first, then play it again.`,
     rate_limited: `Too many attempts — wait ${Math.ceil((err.details.retry_after_ms || 0) / 1000) || "a few"} s and try again.`,
   };
   if (hints[err.code]) return hints[err.code];
@@ -296,6 +297,7 @@ function resetGameView() {
   $("host-log").replaceChildren();
   $("player-count").textContent = "";
   show("question", false); show("waiting", false); show("my-rank", false); show("final", false);
+  show("report", false); show("review", false);
   $("board").tBodies[0].replaceChildren();
 }
 
@@ -355,6 +357,8 @@ function onFrame(f) {
       if (game.role === "host") syncPlayers(f.leaderboard ? f.leaderboard.player_count : 0);
       if (f.open_question) openQuestion(f.open_question);
       else show("waiting", f.quiz.status === "open" && game.role === "player");
+      // Opening an ended quiz (the host's PIN form, a reload): straight to the podium and what comes after.
+      if (f.quiz.status === "ended") endGame((f.leaderboard && f.leaderboard.top) || []);
       break;
     }
     case "question_opened": openQuestion(f); break;
@@ -556,7 +560,127 @@ function endGame(standings) {
   show("question", false); show("waiting", false);
   $("game-status").textContent = "ended";
   boardRows(standings || [], $("standings").tBodies[0]);
+  renderPodium(standings || []);
   show("final");
+  // The host's HTTP `end` and the `quiz_ended` frame both land here: fetch what comes after once.
+  if (game.afterQuiz) return;
+  game.afterQuiz = true;
+  if (game.role === "host") loadReport(game);
+  else loadReview(game);
+}
+
+// ------------------------------------------------------------------------------------------- after the quiz
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}, text = "") {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text) node.textContent = text;
+  return node;
+}
+
+const seconds = (ms) => (ms === null || ms === undefined ? "—" : `${(ms / 1000).toFixed(1)} s`);
+const percent = (x) => (x === null || x === undefined ? "—" : `${Math.round(x * 100)} %`);
+
+function renderPodium(standings) {
+  $("podium").replaceChildren(...standings.slice(0, 3).map((r) => el("li", { class: `place-${r.rank}` },
+    `#${r.rank}`, el("span", { class: "name" }, r.display_name), el("span", { class: "score" }, `${r.score} pts`))));
+}
+
+// The answers to one question as horizontal bars, drawn here (inline SVG): every choice, or for a typed
+// question the right answers and the most common wrong ones; the right answer's bar is green.
+function distributionChart(q) {
+  const rows = q.kind === "multiple_choice"
+    ? q.choices.map((c) => ({ label: c.text, count: c.count, right: c.correct }))
+    : [{ label: `right: ${q.correct_answer}`, count: q.correct, right: true }, // every accepted spelling
+       ...(q.wrong_answers || []).map((w) => ({ label: w.answer, count: w.count, right: false }))];
+  const ROW = 26, LABEL = 190, BAR = 330, top = Math.max(1, ...rows.map((r) => r.count));
+  const chart = svg("svg", { class: "chart", viewBox: `0 0 ${LABEL + BAR + 50} ${rows.length * ROW}`, role: "img",
+    "aria-label": `Answers to question ${q.question_id}`, "data-question": q.question_id });
+  rows.forEach((r, i) => {
+    const y = i * ROW;
+    const label = r.label.length > 26 ? `${r.label.slice(0, 25)}…` : r.label;
+    chart.append(svg("text", { x: 0, y: y + 17, class: `label${r.right ? " right" : ""}` }, `${r.right ? "✓ " : ""}${label}`));
+    chart.append(svg("rect", { x: LABEL, y: y + 4, height: ROW - 8, width: Math.max(2, (BAR * r.count) / top), rx: 3,
+      class: `bar${r.right ? " right" : ""}`, "data-count": r.count }));
+    chart.append(svg("text", { x: LABEL + Math.max(2, (BAR * r.count) / top) + 6, y: y + 17 }, String(r.count)));
+  });
+  return chart;
+}
+
+function renderReport(report) {
+  $("report-summary").textContent = `· ${report.player_count} player${report.player_count === 1 ? "" : "s"} · ${report.question_count} questions`;
+  $("report-questions").replaceChildren(...report.questions.map((q) => el("div", { class: "report-q" },
+    el("p", {}, el("strong", {}, `Q${q.question_id}. `), q.prompt),
+    el("p", { class: "stats" }, q.opened
+      ? `accuracy ${percent(q.accuracy)} · median time ${seconds(q.median_answer_ms)} · ${q.answered} answer${q.answered === 1 ? "" : "s"} · answer: ${q.correct_answer}`
+      : "not asked"),
+    distributionChart(q))));
+  const tbody = $("report-players").tBodies[0];
+  tbody.replaceChildren(...report.players.map((p) => el("tr", {},
+    el("td", { class: "rank" }, `#${p.rank}`), el("td", {}, p.display_name), el("td", {}, String(p.score)),
+    el("td", {}, `${p.correct} / ${p.answered}`), el("td", {}, seconds(p.average_answer_ms)), el("td", {}, String(p.longest_streak)))));
+  if (!report.players.length) tbody.append(el("tr", {}, el("td", { colspan: "6", class: "muted" }, "Nobody played")));
+  show("report");
+}
+
+async function loadReport(g) {
+  try {
+    const report = await api("GET", `/quizzes/${g.pin}/report`);
+    if (game === g) renderReport(report);
+  } catch (err) { notice(explain(err, g.pin)); }
+}
+
+// One table of the report as a CSV file: fetched with the bearer token (a plain link cannot send it),
+// then handed to the browser as a Blob download. Returns the file name and the Blob.
+async function downloadCsv(table) {
+  const g = game;
+  const path = `/quizzes/${g.pin}/report?table=${encodeURIComponent(table)}`;
+  const get = async (token) => fetch(path, { headers: { Accept: "text/csv", Authorization: `Bearer ${token}` } });
+  let response = await get(await freshToken());
+  if (response.status === 401) { await refresh(); response = await get(session.access_token); }
+  if (!response.ok) {
+    let body = null;
+    try { body = await response.json(); } catch { /* not JSON */ }
+    throw new ApiError(response.status, body);
+  }
+  const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+  const filename = match ? match[1] : `quiz-${g.pin}-${table}.csv`;
+  const blob = await response.blob();
+  const url = URL.createObjectURL(blob);
+  const link = el("a", { href: url, download: filename });
+  document.body.append(link); link.click(); link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  return { filename, blob };
+}
+
+$("download-csv").addEventListener("click", async () => {
+  try { await downloadCsv($("csv-table").value); } catch (err) { notice(explain(err, game && game.pin)); }
+});
+
+$("play-again").addEventListener("click", async () => {
+  const g = game;
+  try {
+    const again = await api("POST", `/quizzes/${g.pin}/again`);
+    await startGame(again.quiz_id, "host");
+    notice(`New quiz ${again.quiz_id} — players join with this PIN.`, "info");
+  } catch (err) { notice(explain(err, g.pin)); }
+});
+
+async function loadReview(g) {
+  let results;
+  try { results = (await api("GET", "/users/me/results")).results; } catch (err) { return notice(explain(err, g.pin)); }
+  if (game !== g) return;
+  const mine = results.find((r) => r.quiz_id === g.pin);
+  if (!mine) return;
+  const words = mine.missed_words;
+  $("review-summary").textContent = words.length
+    ? `You finished #${mine.rank} of ${mine.player_count}. ${words.length} word${words.length === 1 ? "" : "s"} to practise:`
+    : `You finished #${mine.rank} of ${mine.player_count} and missed nothing — well done!`;
+  $("missed-words").replaceChildren(...words.map((w) => el("li", {},
+    el("span", {}, `${w.prompt} `), el("span", { class: "right" }, w.correct_answer),
+    el("span", { class: "yours" }, w.your_answer === null ? " (not answered)" : ` (you: ${w.your_answer})`))));
+  show("review");
 }
 
 // ------------------------------------------------------------------------------------------- start

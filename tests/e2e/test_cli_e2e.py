@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from clients.quiz_client import QuizClient
 from tests.e2e.conftest import REPO, Product
 
 pytestmark = pytest.mark.e2e
@@ -228,6 +229,66 @@ def test_login_saves_tokens_and_an_expired_access_token_is_refreshed(product: Pr
     after = json.loads(profile.read_text())
     assert after["refresh_token"] != saved["refresh_token"], "the rotated refresh token is saved"
     assert after["access_expires_at"] > time.time() + 60
+
+
+def client_of(product: Product, profile: Path) -> QuizClient:
+    """The same user over HTTP, with the tokens the CLI saved (to play the quiz the commands then report on)."""
+    client = QuizClient(product.base_url)
+    client.access_token = json.loads(profile.read_text())["access_token"]
+    return client
+
+
+def test_after_the_quiz_the_report_the_csv_files_the_missed_words_and_play_again(product: Product, tmp_path: Path) -> None:
+    host_profile, player_profile = tmp_path / "host.json", tmp_path / "player.json"
+    signup(product, host_profile, "Hazel")
+    signup(product, player_profile, "Ana")
+    found = re.search(r"PIN ([A-Z0-9]{6})", run(product, host_profile, "create", str(EXAMPLE)).stdout)
+    assert found
+    pin = found.group(1)
+    host, ana = client_of(product, host_profile), client_of(product, player_profile)
+    try:
+        ana.join(pin)
+        host.host(pin, "start")
+        ana.answer(pin, 1, 1)  # donate: wrong
+        host.host(pin, "next", from_question_id=1)
+        ana.answer(pin, 2, "postpone")
+        host.host(pin, "end")
+    finally:
+        host.close()
+        ana.close()
+
+    report = run(product, host_profile, "report", pin.lower(), "--csv", str(tmp_path / "csv"))
+    assert report.returncode == 0, report.stderr
+    lines = report.stdout.splitlines()
+    assert lines[0] == f"══ report · Phrasal verbs warm-up · {pin} · ended · 1 player ══"
+    assert any(re.fullmatch(r"   accuracy 0 % · median time \d+\.\d s · 1 answer · answer: surrender", line) for line in lines)
+    assert any(re.fullmatch(r"     donate {18} █{24} 1", line) for line in lines), report.stdout
+    assert any(re.fullmatch(r"   ✓ surrender +0", line) for line in lines), report.stdout
+    assert "Q3. 'Run out of' milk means you…" in lines and "   not asked" in lines
+    assert re.search(r"^   1\. Ana\s+\d+\s+1/2\s+\d+\.\d s\s+1$", report.stdout, re.M), report.stdout
+    for table, header in (("players", "rank,user_id"), ("questions", "question_id,kind"), ("answers", "question_id,user_id")):
+        path = tmp_path / "csv" / f"quiz-{pin}-{table}.csv"
+        assert f"wrote {path}" in report.stdout
+        assert path.read_text(encoding="utf-8").startswith(header)
+    assert "2,typed,One word for 'put off' (a meeting):,postpone,1,1,1.0," in (tmp_path / "csv" / f"quiz-{pin}-questions.csv").read_text()
+
+    refused = run(product, player_profile, "report", pin)
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        f"error: only the account that created quiz {pin} can host it — log in as that account\n",
+    )
+
+    results = run(product, player_profile, "results")
+    assert results.returncode == 0, results.stderr
+    assert re.search(rf"^{pin} · Phrasal verbs warm-up · .+ · #1 of 1 · \d+ points$", results.stdout, re.M), results.stdout
+    assert "   practise these words (1):\n   - 'Give up' means… → surrender   (you: donate)\n" in results.stdout
+
+    again = run(product, host_profile, "again", pin)
+    assert again.returncode == 0, again.stderr
+    found = re.search(r"new session of 'Phrasal verbs warm-up' — PIN ([A-Z0-9]{6})", again.stdout)
+    assert found and found.group(1) != pin, again.stdout
+    not_ended = run(product, host_profile, "again", found.group(1))
+    assert not_ended.returncode == 1 and f"quiz {found.group(1)} has not ended yet — end it first" in not_ended.stderr
 
 
 def test_the_emulator_serves_the_web_page(product: Product) -> None:

@@ -1,7 +1,8 @@
 """The OpenAPI document matches behaviour: every route is driven through the running product as its users
 would (the happy path, then the mistakes: no token, a bad body, someone else's quiz, an unknown id, the
 wrong moment) and every status and error code the service answers must be declared for that route in
-/openapi.json, with a body that fits the schema declared for it.
+/openapi.json, with a body that fits the schema declared for it, in a media type the response declares
+(the report also answers text/csv).
 
 A route's error codes are the backticked codes in the description of the response for that status
 (DESIGN: Public interfaces); a `$ref` response is followed."""
@@ -35,6 +36,7 @@ class Observed:
     status: int
     code: str | None
     body: Any
+    media_type: str = "application/json"
 
 
 @dataclass
@@ -54,7 +56,8 @@ class Walk:
         except ValueError:
             body = reply.text
         code = body["error"].get("code") if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
-        self.seen.append(Observed(method.lower(), route, reply.status_code, code, body))
+        media_type = reply.headers.get("content-type", "application/json").split(";")[0].strip()
+        self.seen.append(Observed(method.lower(), route, reply.status_code, code, body, media_type))
         return reply
 
     def signup(self, name: str) -> str:
@@ -167,6 +170,25 @@ def drive_every_route(w: Walk) -> None:
     w.call("POST", "/quizzes/{quiz_id}/end", host, path=q)
     w.call("GET", "/quizzes/{quiz_id}/leaderboard", host, path=q)
 
+    # ---- after the quiz
+    csv = {"Accept": "text/csv"}
+    w.call("GET", "/quizzes/{quiz_id}/report", host, path=q)
+    for table in ("players", "questions", "answers"):
+        w.call("GET", "/quizzes/{quiz_id}/report", host, path=q, headers=csv, params={"table": table})
+    w.call("GET", "/quizzes/{quiz_id}/report", host, path=q, headers=csv, params={"table": "everything"})
+    w.call("GET", "/quizzes/{quiz_id}/report", ana, path=q)  # a player: not the host
+    w.call("GET", "/quizzes/{quiz_id}/report", outsider, path=q)  # nothing to do with it: as unknown
+    w.call("GET", "/quizzes/{quiz_id}/report", host, path={"quiz_id": "ZZZZZZ"})
+    w.call("GET", "/quizzes/{quiz_id}/report", path=q)
+    w.call("GET", "/users/me/results", ana)
+    w.call("GET", "/users/me/results", outsider)
+    w.call("GET", "/users/me/results")
+    again = w.call("POST", "/quizzes/{quiz_id}/again", host, path=q).json()["quiz_id"]
+    w.call("POST", "/quizzes/{quiz_id}/again", ana, path=q)
+    w.call("POST", "/quizzes/{quiz_id}/again", outsider, path=q)
+    w.call("POST", "/quizzes/{quiz_id}/again", host, path={"quiz_id": again})  # not started, so not ended
+    w.call("POST", "/quizzes/{quiz_id}/again", path=q)
+
 
 def as_json_schema(node: Any) -> Any:
     """OpenAPI 3.0's schema dialect as JSON Schema: `nullable: true` becomes a "null" type (or a oneOf with
@@ -224,7 +246,11 @@ def test_every_answer_of_every_route_is_declared_in_the_openapi_document(product
         declared, at = found
         if o.code is not None and f"`{o.code}`" not in declared.get("description", ""):
             problems.append(f"{where}: error code `{o.code}` not in the response's description")
-        if "schema" in ((declared.get("content") or {}).get("application/json") or {}) and o.body is not None:
+        content = declared.get("content") or {}
+        if o.body is not None and o.media_type not in content:
+            problems.append(f"{where}: answered {o.media_type}, which the response does not declare")
+            continue
+        if o.media_type == "application/json" and "schema" in (content.get("application/json") or {}) and o.body is not None:
             schema = {"$ref": "urn:openapi#" + at + pointer("content", "application/json", "schema")}
             validator = jsonschema.Draft202012Validator(schema, registry=registry)
             problems += [f"{where}: body does not fit its schema: {e.message[:160]}" for e in validator.iter_errors(o.body)][:3]

@@ -324,7 +324,7 @@ def test_play_again_starts_a_new_session_of_a_finished_quiz(quizzes: QuizService
 
     with pytest.raises(QuizError) as running:
         reports.play_again(g.host, g.quiz_id)
-    assert code_of(running)[:2] == (409, "conflict") and running.value.details == {"status": "running"}
+    assert code_of(running)[:2] == (409, "quiz_not_ended") and running.value.details == {"status": "running"}
 
     quizzes.end(g.host, g.quiz_id)
     with pytest.raises(QuizError) as player:

@@ -37,6 +37,7 @@ INFRASTRUCTURE = (
 )
 
 PURE = [
+    "quiz.events",
     "quiz.ports",
     "quiz.auth.domain",
     "quiz.auth.ports",
@@ -47,6 +48,8 @@ PURE = [
     "quiz.quizzes.matching",
     "quiz.quizzes.outbox",
     "quiz.quizzes.ports",
+    "quiz.quizzes.report",
+    "quiz.quizzes.report_csv",
     "quiz.quizzes.scoring",
     "quiz.leaderboard.domain",
     "quiz.leaderboard.ports",
@@ -55,6 +58,7 @@ PURE = [
 SERVICES = [
     "quiz.auth.services",
     "quiz.quizzes.service",
+    "quiz.quizzes.reporting",
     "quiz.leaderboard.service",
     "quiz.realtime.broadcaster",
     "quiz.realtime.fanout",

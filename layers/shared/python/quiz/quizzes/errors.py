@@ -20,6 +20,15 @@ class QuizEnded(Conflict):
         super().__init__("this quiz has ended")
 
 
+class QuizNotEnded(Conflict):
+    """Play again: only a session that is over can be played again (a running one would fork its players)."""
+
+    code = "quiz_not_ended"
+
+    def __init__(self, status: str) -> None:
+        super().__init__("only a quiz that has ended can be played again: end it first", details={"status": status})
+
+
 class RemovedFromQuiz(Conflict):
     status = 403
     code = "removed_from_quiz"

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from quiz.auth import Principal, may_host, require_host
-from quiz.errors import Conflict, NotFound
+from quiz.errors import NotFound
 from quiz.quizzes.domain import Quiz, QuizDraft, normalise_quiz_id
+from quiz.quizzes.errors import QuizNotEnded
 from quiz.quizzes.ports import QuizStore, ReportReader
 from quiz.quizzes.report import RankKey, Report, build_report, quiz_result
 from quiz.quizzes.report_csv import CsvTable, csv_table, table_name
@@ -68,8 +69,7 @@ class ReportService:
         not started and unlocked. The old session and its report stay as they are."""
         quiz = self._hosted(principal, raw_id)
         if quiz.status != "ended":
-            # the generic 409, as for editing a quiz that has started (`Quiz.require_editable`)
-            raise Conflict("only a quiz that has ended can be played again: end it first", details={"status": quiz.status})
+            raise QuizNotEnded(quiz.status)
         draft = QuizDraft(title=quiz.title, questions=tuple(r.question for r in quiz.rounds), streak_bonus=quiz.streak_bonus)
         new_id = self._quizzes.create(quiz.host_id, draft)
         again, now = self._quizzes.get(new_id)
