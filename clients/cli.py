@@ -115,6 +115,10 @@ def load_quiz_file(path: str) -> dict[str, Any]:
     return data
 
 
+def _how_to_run(pin: str) -> list[str]:
+    return [f"host it:  {PROG} host {pin}", f"play it:  {PROG} play {pin}"]
+
+
 def cmd_create(account: Account, args: argparse.Namespace, inp: TextIO, out: TextIO) -> int:
     quiz = load_quiz_file(args.quiz_file)
     created = account.call(lambda c: c.create_quiz(quiz))
@@ -123,8 +127,7 @@ def cmd_create(account: Account, args: argparse.Namespace, inp: TextIO, out: Tex
         out,
         [
             f"created {created.get('title')!r} with {created.get('question_count')} questions — PIN {pin}",
-            f"host it:  {PROG} host {pin}",
-            f"play it:  {PROG} play {pin}",
+            *_how_to_run(pin),
         ],
     )
     return 0
@@ -182,8 +185,7 @@ def cmd_again(account: Account, args: argparse.Namespace, inp: TextIO, out: Text
         out,
         [
             f"new session of {again.get('title')!r} — PIN {new} (quiz {pin} and its report are kept)",
-            f"host it:  {PROG} host {new}",
-            f"play it:  {PROG} play {new}",
+            *_how_to_run(new),
         ],
     )
     return 0

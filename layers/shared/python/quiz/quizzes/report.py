@@ -205,9 +205,7 @@ class QuestionReport:
     def body(self) -> dict[str, Any]:
         q = self.question
         out: dict[str, Any] = {
-            "question_id": q.position,
-            "kind": q.kind,
-            "prompt": q.prompt,
+            **_what_was_asked(q),
             "correct_answer": right_answer(q),
             **q.solution(),
             "opened": self.opened,
@@ -344,9 +342,7 @@ class MissedWord:
     def body(self) -> dict[str, Any]:
         q = self.question
         out: dict[str, Any] = {
-            "question_id": q.position,
-            "kind": q.kind,
-            "prompt": q.prompt,
+            **_what_was_asked(q),
             "your_answer": answer_text(q, self.given),
             "correct_answer": right_answer(q),
         }
@@ -404,3 +400,7 @@ class QuizResult:
 def quiz_result(played: PlayedQuiz, now: datetime, *, rank_key: RankKey) -> QuizResult:
     rank = rank_among((played.user_id, played.score, played.reached_ms), played.higher, played.tied, rank_key)
     return QuizResult(played, rank, tuple(missed_words(played.questions, now, played.joined_at)))
+
+
+def _what_was_asked(q: Question) -> dict[str, Any]:
+    return {"question_id": q.position, "kind": q.kind, "prompt": q.prompt}
