@@ -43,11 +43,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--players", type=int, default=300, help="players, each answering once (default: 300)")
     p.add_argument("--room-size", type=int, default=10, help="players per quiz: each answer is pushed to its room (default: 10)")
     p.add_argument("--in-flight", type=int, default=1, help="answers outstanding at once (default: 1, one after another)")
-    p.add_argument("--warmup", type=int, default=40, help="answers sent first and not counted (default: 40)")
+    p.add_argument(
+        "--warmup", type=int, default=None, help="answers sent first, as many in flight, not counted (default: 40 or 8 per lane)"
+    )
     p.add_argument("--emulator-arg", action="append", default=[], help="option for the started emulator")
     p.add_argument("--product-dir", type=Path, default=None, help="run another checkout's emulator and functions (an A/B)")
     p.add_argument("--results", type=Path, default=RESULTS)
     a = p.parse_args(argv)
+    if a.warmup is None:
+        a.warmup = max(40, 8 * a.in_flight)
     if a.players < 1 or a.in_flight < 1 or a.room_size < 1 or a.warmup < 0:
         p.error("--players, --room-size and --in-flight must be at least 1, --warmup not negative")
     return a
@@ -100,8 +104,15 @@ async def measure(a: argparse.Namespace, target: Target, seeder: BenchSeeder) ->
         for quiz_id in quizzes:
             await _host(http, host, f"/quizzes/{quiz_id}/start")
         warm, measured = conns[: a.warmup], conns[a.warmup :]
-        for conn in warm:
-            await _answer(conn, room_of[id(conn)], 0)
+        # As many in flight as measured, so every worker the measurement will use has started (a cold
+        # start costs a worker about a second of CPU: inside the measurement it would be most of it).
+        warm_lanes = asyncio.Semaphore(a.in_flight)
+
+        async def warm_one(conn: LiveConnection) -> None:
+            async with warm_lanes:
+                await _answer(conn, room_of[id(conn)], 0)
+
+        await asyncio.gather(*(warm_one(c) for c in warm))
         await asyncio.sleep(1.0)  # the warm-up's pushes settle before the meter starts
         print(f"answering: {len(measured)} answers, {a.in_flight} in flight ...", file=sys.stderr, flush=True)
         meter = CpuMeter(target.emulator_pid)
