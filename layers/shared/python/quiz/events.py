@@ -40,6 +40,13 @@ def _epoch(value: Any) -> datetime | None:
     return None
 
 
+def _whole(value: Any) -> int:
+    """An integer field of a record (0 when absent or not a whole number)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.lstrip("-").isdigit() else 0
+
+
 def kind_of(event: Any) -> Kind:
     if not isinstance(event, Mapping):
         return "other"
@@ -264,8 +271,8 @@ def _record(key: str, raw: Any) -> KafkaRecord | UnreadableRecord:
     timestamp = raw.get("timestamp")
     return KafkaRecord(
         topic=str(raw.get("topic") or key.rpartition("-")[0]),
-        partition=int(raw.get("partition") or 0) if str(raw.get("partition") or "0").lstrip("-").isdigit() else 0,
-        offset=int(raw.get("offset") or 0) if str(raw.get("offset") or "0").lstrip("-").isdigit() else 0,
+        partition=_whole(raw.get("partition")),
+        offset=_whole(raw.get("offset")),
         timestamp_ms=timestamp if isinstance(timestamp, int) and not isinstance(timestamp, bool) else None,
         key=record_key,
         value=value,

@@ -145,10 +145,6 @@ def trigger_of(event: Any) -> str:
     return _TRIGGERS.get(events.kind_of(event), "other")
 
 
-def route_key_of(event: Any) -> str | None:
-    return events.route_key_of(event)
-
-
 def kafka_headers(record: Mapping[str, Any]) -> dict[str, str]:
     """A Kafka event record's headers ([{name: [byte ints]}]) as text, for a propagator to read."""
     return events.text_headers(events.record_headers(record))
@@ -219,12 +215,11 @@ def _parent(event: Any, trigger: str, links: list[Link] | None = None) -> otel_c
     return None
 
 
-def _attributes(event: Any, context: Any, trigger: str, cold_start: bool) -> dict[str, Any]:
+def _attributes(event: Any, context: Any, trigger: str, cold_start: bool, route_key: str | None) -> dict[str, Any]:
     attributes: dict[str, Any] = {"faas.trigger": trigger, "faas.coldstart": cold_start}
     request_id = getattr(context, "aws_request_id", None)
     if request_id:
         attributes["faas.invocation_id"] = str(request_id)
-    route_key = route_key_of(event)
     if route_key is not None:
         attributes[ROUTE_KEY] = route_key
         method, _, path = route_key.partition(" ")
@@ -276,14 +271,14 @@ def traced_handler(name: str, *, trigger: str | None = None, provider: TracerPro
             used = provider or tracer_provider()
             kind_of_trigger = trigger or trigger_of(event)
             links = producer_links(event) if kind_of_trigger == "pubsub" and isinstance(event, Mapping) else []
-            route_key = route_key_of(event)
+            route_key = events.route_key_of(event)
             tracer = _tracer() if provider is None else provider.get_tracer(TRACER_NAME)
             try:
                 with tracer.start_as_current_span(
                     f"{name} {route_key}" if route_key else name,
                     context=_parent(event, kind_of_trigger, links),
                     kind=SpanKind.CONSUMER if kind_of_trigger == "pubsub" else SpanKind.SERVER,
-                    attributes=_attributes(event, context, kind_of_trigger, cold_start),
+                    attributes=_attributes(event, context, kind_of_trigger, cold_start, route_key),
                     links=links,
                 ) as span:
                     result = handler(event, context)

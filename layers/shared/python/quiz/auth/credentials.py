@@ -17,7 +17,7 @@ from quiz.events import AuthorizerEvent, HttpEvent, WebSocketEvent
 
 def bearer_token(event: HttpEvent | AuthorizerEvent | Mapping[str, Any]) -> str:
     """The token of an `Authorization: Bearer <token>` header, or 401 `missing_token`."""
-    view = event if isinstance(event, HttpEvent | AuthorizerEvent) else HttpEvent.of(event)
+    view = event if isinstance(event, HttpEvent | AuthorizerEvent) else HttpEvent(event)
     value = view.header("authorization")
     if value is None:
         raise MissingToken("this route needs an Authorization: Bearer <access token> header")
