@@ -166,13 +166,13 @@ async def run_scenario(a: argparse.Namespace, spec: ScenarioSpec, target: Target
     players = await asyncio.to_thread(seeder.accounts, "p", spec.connections)
     hosts = await asyncio.to_thread(seeder.accounts, "h", spec.rooms)
     frames = a.fanout_frames or fanout.frames_for(spec.connections)
-    ceiling = {} if a.no_ceiling else await fanout.ceiling(spec.connections, frames)
     driver = ScenarioDriver(target, spec, http, progress=not a.no_progress)
+    ceiling = {} if a.no_ceiling else await fanout.ceiling(spec.connections, frames, meter=driver.cpu)
     runs.append(driver.run)
     driver.run.fanout = {"ceiling": ceiling}
 
     async def probe(conns: list[LiveConnection]) -> None:
-        driver.run.fanout["product"] = await fanout.product_fanout(http, conns, frames)
+        driver.run.fanout["product"] = await fanout.product_fanout(http, conns, frames, meter=driver.cpu)
         driver.run.fanout["board_frame_bytes"] = max((c.board_bytes for c in conns), default=0) or None
         driver.run.fanout.update(_ratio(driver.run.fanout))
 

@@ -1,7 +1,8 @@
 """Where the machine's CPU goes during a phase: per component, read from /proc (Linux only).
 
 Components: the emulator process itself, its workers by function (`fn:answers`, `fn:ws_connect`, ...),
-PostgreSQL, Redis, the Kafka broker, ZooKeeper, this load generator, and `other` (everything else the
+PostgreSQL, Redis, the Kafka broker, ZooKeeper, this load generator, the fan-out ceiling's bare
+`websockets` server, and `other` (everything else the
 machine ran: a test suite beside the benchmark shows up there, which is how a reader knows a figure was
 disturbed). Seconds of CPU, so a phase's figure divided by its answers is CPU milliseconds per answer.
 A process that exits within a phase loses its last seconds (workers rarely do).
@@ -64,6 +65,8 @@ class CpuMeter:
             kind = "fn:" + code_dir.rstrip("/").rsplit("/", 1)[-1]
         elif int(pid) == os.getpid():
             kind = "load generator"
+        elif "bench.quiz_load.ceiling_server" in command:
+            kind = "bare server"
         elif comm.startswith("postgres"):
             kind = "postgres"
         elif comm.startswith("redis"):

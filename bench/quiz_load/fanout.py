@@ -6,11 +6,12 @@
   this library can deliver at best.
 * **product** — the same M frames to the quiz's N connections through the emulator's management API
   batch extension (`POST /@connections`, one call per frame carrying every connection id, as the
-  leaderboard adapter pushes a tick; all M calls at once), with the product otherwise idle.
+  leaderboard adapter pushes a tick; `CALLS_IN_FLIGHT` calls at a time), with the product otherwise idle.
 
 Both are read by the same client code (`LiveConnection`, which parses every frame as it would a
 leaderboard), and both report frames delivered per second, from the first send to the last frame
-in at the clients. The client process's CPU is part of both figures.
+in at the clients, and the CPU microseconds each part of the machine spent per frame delivered. The
+client process's CPU is part of both figures.
 """
 
 from __future__ import annotations
@@ -28,12 +29,18 @@ from typing import Any
 
 import httpx
 
+from bench.quiz_load.cpu import CpuMeter
 from bench.quiz_load.live import LiveConnection
 from local.product import free_port
 
 MAX_IDS_PER_CALL = 10_000  # the batch extension's limit (local/emulator/management.py)
 FRAMES_IN_ALL = 40_000  # enough frames for a figure that is not just start-up; at most 200 per socket (the
 MAX_FRAMES_EACH = 200  # emulator closes a socket with more than 1,024 frames waiting for it)
+# Calls to the management API in flight at once: a few, as a few leaderboard containers would make (each
+# sends one tick's call and waits for it). With all of them at once (200 at 200 players) the probe measured
+# its own HTTP client: httpx queueing 200 requests on its pool spent more than the server, and the figure
+# halved (6,163 against 13,475 frames/s at 200 sockets, one run each, load 1.4).
+CALLS_IN_FLIGHT = 4
 
 
 def frames_for(connections: int) -> int:
@@ -51,8 +58,12 @@ def probe_frame(seq: int, participants: int) -> str:
     return json.dumps(frame)
 
 
-async def _delivery(conns: Sequence[LiveConnection], frames: int, send: Callable[[], Awaitable[None]], timeout: float) -> dict[str, Any]:
-    """Start the sends, then wait until every client has every frame (or the timeout); count what came."""
+async def _delivery(
+    conns: Sequence[LiveConnection], frames: int, send: Callable[[], Awaitable[None]], timeout: float, meter: CpuMeter | None
+) -> dict[str, Any]:
+    """Start the sends, then wait until every client has every frame (or the timeout); count what came,
+    and what each part of the machine spent per frame delivered (microseconds)."""
+    cpu_before = meter.snapshot() if meter else None
     before = sum(c.counts["bench_probe"] for c in conns)
     expected = frames * len(conns)
     started = time.monotonic()
@@ -67,7 +78,9 @@ async def _delivery(conns: Sequence[LiveConnection], frames: int, send: Callable
         await asyncio.sleep(0.05)
     last = max((c.last_probe_at for c in conns), default=started)
     elapsed = max(last - started, 1e-9)
+    spent = meter.spent(cpu_before, meter.snapshot()) if meter and cpu_before else {}
     return {
+        "cpu_us_per_frame": {k: round(v * 1e6 / received, 1) for k, v in spent.items()} if received else {},
         "connections": len(conns),
         "frames_each": frames,
         "frame_bytes": len(probe_frame(0, len(conns)).encode()),
@@ -82,7 +95,9 @@ async def _delivery(conns: Sequence[LiveConnection], frames: int, send: Callable
 # ---------------------------------------------------------------------------------------------- ceiling
 
 
-async def ceiling(connections: int, frames: int, *, concurrency: int = 200, timeout: float = 120.0) -> dict[str, Any]:
+async def ceiling(
+    connections: int, frames: int, *, concurrency: int = 200, timeout: float = 120.0, meter: CpuMeter | None = None
+) -> dict[str, Any]:
     """Frames/s a bare websockets server delivers to `connections` clients of this process."""
     port = free_port()
     server = subprocess.Popen(
@@ -106,7 +121,7 @@ async def ceiling(connections: int, frames: int, *, concurrency: int = 200, time
         async def go() -> None:
             await conns[0].send({"go": frames, "participants": connections})
 
-        return await _delivery(conns, frames, go, timeout)
+        return await _delivery(conns, frames, go, timeout, meter)
     finally:
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
         server.terminate()
@@ -137,22 +152,32 @@ async def connection_ids(conns: Sequence[LiveConnection], timeout: float, concur
     return dict(pair for pair in await asyncio.gather(*(ask(c) for c in conns)) if pair)
 
 
-async def product_fanout(http: httpx.AsyncClient, conns: Sequence[LiveConnection], frames: int, timeout: float = 120.0) -> dict[str, Any]:
+async def product_fanout(
+    http: httpx.AsyncClient,
+    conns: Sequence[LiveConnection],
+    frames: int,
+    timeout: float = 120.0,
+    calls_in_flight: int = CALLS_IN_FLIGHT,
+    meter: CpuMeter | None = None,
+) -> dict[str, Any]:
     """Frames/s the emulator's delivery path (batch extension of @connections) gets to the quiz's sockets."""
     by_id = await connection_ids(conns, timeout=30)
     ids = list(by_id)
     if not ids:
         return {"error": "no connection answered ping"}
 
+    gate = asyncio.Semaphore(calls_in_flight)
+
     async def post(seq: int, chunk: list[str]) -> None:
-        reply = await http.post("/@connections", json={"connectionIds": chunk, "data": probe_frame(seq, len(ids))}, timeout=60)
+        body = json.dumps({"connectionIds": chunk, "data": probe_frame(seq, len(ids))}).encode()
+        async with gate:
+            reply = await http.post("/@connections", content=body, headers={"content-type": "application/json"}, timeout=60)
         reply.raise_for_status()
 
     async def push() -> None:
-        # every frame's calls at once, as the ceiling's server blasts without waiting for a reply
         chunks = [ids[i : i + MAX_IDS_PER_CALL] for i in range(0, len(ids), MAX_IDS_PER_CALL)]
         await asyncio.gather(*(post(seq, chunk) for seq in range(frames) for chunk in chunks))
 
-    result = await _delivery(list(by_id.values()), frames, push, timeout)
+    result = await _delivery(list(by_id.values()), frames, push, timeout, meter)
     result["connections_in_quiz"] = len(conns)
     return result

@@ -137,6 +137,11 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
         for unit, parts in (s.get("cpu_ms") or {}).items():
             named = ", ".join(f"{k} {v:.1f}" for k, v in parts.items() if k != "machine" and v >= 0.05)
             lines.append(f"{'':>9} CPU ms {unit.replace('_', ' ')}: {parts.get('machine', 0):.1f} in all ({named})")
+        for side in ("product", "ceiling"):
+            parts = (s.get("fanout") or {}).get(side, {}).get("cpu_us_per_frame") or {}
+            if parts:
+                named = ", ".join(f"{k} {v:.0f}" for k, v in parts.items() if k != "machine" and v >= 0.5)
+                lines.append(f"{'':>9} CPU µs per frame fanned out, {side}: {parts.get('machine', 0):.0f} in all ({named})")
     lines.append(
         "ms; ack = answer sent → answer_result; brd = answer_result → first frame showing the new score (leaderboard or your_rank);"
         " refInT = sent before the deadline yet refused question_closed; cls = deadline → question_closed at the players"

@@ -224,7 +224,7 @@ class LiveConnection:
     # Only while a send waits for the client: the task finishing it, and the frames given meanwhile.
     writer: asyncio.Task[None] | None = None
     wire: Wire | None = None  # the socket's transport, when the server lets frames be written to it directly
-    backlog: deque[Message] | None = None
+    backlog: deque[tuple[Message, bytes | None]] | None = None  # each message with its serialised frame, if any
 
     @property
     def connection_id(self) -> str:
@@ -246,7 +246,7 @@ class LiveConnection:
             self.close(*SLOW_CONSUMER)
             return False
         else:
-            self.backlog.append(message)
+            self.backlog.append((message, frame))
         return True
 
     def send_data(self, data: bytes | str) -> bool:
@@ -264,7 +264,7 @@ class LiveConnection:
         if self.backlog is None:
             self._send_now(message)
         else:
-            self.backlog.append(message)
+            self.backlog.append((message, None))
 
     def stop(self) -> None:
         """The socket is gone: drop what still waits to be sent."""
@@ -279,15 +279,21 @@ class LiveConnection:
             self.gone = True
             return
         if waiting is not None:
-            backlog: deque[Message] = deque()
+            backlog: deque[tuple[Message, bytes | None]] = deque()
             self.backlog = backlog
             self.writer = asyncio.ensure_future(self._write_backlog(waiting, backlog))
 
-    async def _write_backlog(self, waiting: Coroutine[Any, Any, None], backlog: deque[Message]) -> None:
+    async def _write_backlog(self, waiting: Coroutine[Any, Any, None], backlog: deque[tuple[Message, bytes | None]]) -> None:
+        """Finish the send that waits, then the frames queued behind it, in order. Each goes straight to
+        the transport while it takes writes again (the writes that refill its buffer pause it), and
+        through the server's send, which waits for the client, once it does not: a slow client's
+        frames cost a transport write each, not a send each."""
         try:
             await waiting
             while backlog:
-                message = backlog.popleft()
+                message, frame = backlog.popleft()
+                if frame is not None and self.wire is not None and self.wire.write(frame):
+                    continue
                 await self.send(message)
                 if message["type"] == "websocket.close":
                     break

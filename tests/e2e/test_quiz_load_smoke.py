@@ -48,6 +48,7 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
     for probe in ("ceiling", "product"):
         fan = figures["fanout"][probe]
         assert fan["received"] == fan["expected"] == 5 * 5, probe
+        assert "machine" in fan["cpu_us_per_frame"], "CPU per frame delivered, read from /proc, beside the rate"
 
     paths = write_results(runs, document, tmp_path)
     written = json.loads(paths["json"].read_text())

@@ -190,11 +190,48 @@ def test_fan_out_writes_to_the_transport_and_falls_back_to_send_in_order_when_it
         assert len(protocol.transport.written) == 1
         send.reading.set()
         await asyncio.sleep(0.01)
-        assert send.sent == ["frame 1", "frame 2"]
+        # frame 1 left through send; frame 2, queued behind it, went to the transport once that took writes again
+        assert send.sent == ["frame 1"]
+        assert [parsed(b).data.decode() for b in protocol.transport.written] == ["frame 0", "frame 2"]
         assert live.enqueue(frame(3), wire_frame(frame(3)))  # nothing waits any more: direct again
-        assert [parsed(b).data.decode() for b in protocol.transport.written] == ["frame 0", "frame 3"]
+        assert [parsed(b).data.decode() for b in protocol.transport.written] == ["frame 0", "frame 2", "frame 3"]
         protocol.close_sent = True  # closing: never written directly
         assert live.enqueue(frame(4), wire_frame(frame(4)))
-        assert len(protocol.transport.written) == 2 and send.sent[-1] == "frame 4"
+        assert len(protocol.transport.written) == 3 and send.sent[-1] == "frame 4"
+
+    run(scenario)
+
+
+def test_a_backlog_goes_to_the_transport_until_it_pauses_again_then_waits_in_send_in_order() -> None:
+    from local.emulator.websocket import Wire, wire_frame
+
+    async def scenario() -> None:
+        send, protocol = FakeServerSend(), StubProtocol()
+        writes = protocol.transport.write
+
+        def write_then_pause_at_three(data: bytes) -> None:  # the third write fills the buffer: flow control pauses
+            writes(data)
+            if len(protocol.transport.written) == 3:
+                protocol.writable.clear()
+                send.reading.clear()
+
+        protocol.transport.write = write_then_pause_at_three  # type: ignore[method-assign]
+        live = LiveConnection(CONN, send, None, outbound_limit=10, wire=Wire(protocol))
+        protocol.writable.clear()
+        send.reading.clear()
+        for n in range(6):  # frame 0 waits in send; 1-5 queue behind it
+            assert live.enqueue(frame(n), wire_frame(frame(n)))
+        protocol.writable.set()
+        send.reading.set()
+        await asyncio.sleep(0.01)
+        # 1-3 written directly, the third write paused the transport: 4 waits in send, 5 behind it
+        assert [parsed(b).data.decode() for b in protocol.transport.written] == ["frame 1", "frame 2", "frame 3"]
+        assert send.sent == ["frame 0"] and live.writer is not None
+        protocol.writable.set()
+        send.reading.set()
+        await asyncio.sleep(0.01)
+        assert send.sent == ["frame 0", "frame 4"]
+        assert [parsed(b).data.decode() for b in protocol.transport.written][-1] == "frame 5"
+        assert live.writer is None and live.backlog is None
 
     run(scenario)
