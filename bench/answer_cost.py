@@ -8,6 +8,11 @@ question, then has them answer over their WebSockets with at most `--in-flight` 
 reads from /proc how much CPU each part spent meanwhile: the emulator, each function's workers,
 PostgreSQL, Redis, the Kafka broker, this process, and `other` (anything else the machine ran, which
 says how far to trust the figure). One figure per component, per answer; the wall time per answer too.
+
+Then, in the same run, the bare ceiling of the path: as many documented `ping` actions (no quiz named:
+the function replies `pong` and touches nothing) through the same sockets, route and kind of worker,
+as many in flight. What a WebSocket request to a function costs here with no work in it, against
+which the answer's figures read as a ratio (`--no-ceiling` skips it).
 Writes bench/results/answer_cost-<UTC timestamp>.json. Run it alone: the breakdown is what the product
 costs, `other` shows what disturbed it.
 """
@@ -16,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +54,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--emulator-arg", action="append", default=[], help="option for the started emulator")
     p.add_argument("--product-dir", type=Path, default=None, help="run another checkout's emulator and functions (an A/B)")
+    p.add_argument("--no-ceiling", action="store_true", help="skip the bare ceiling (pings through the same path)")
     p.add_argument("--results", type=Path, default=RESULTS)
     a = p.parse_args(argv)
     if a.warmup is None:
@@ -72,6 +79,39 @@ async def _answer(conn: LiveConnection, quiz_id: str, choice: int) -> float:
     if reply.get("type") != "answer_result":
         raise RuntimeError(f"answer refused: {reply}")
     return time.monotonic() - started
+
+
+async def _ping(conn: LiveConnection) -> float:
+    request_id = uuid.uuid4().hex
+    started = time.monotonic()
+    _, _, reply = await conn.request({"action": "ping", "request_id": request_id}, ("pong",), 60)
+    if reply.get("type") != "pong":
+        raise RuntimeError(f"ping answered {reply}")
+    return time.monotonic() - started
+
+
+async def _timed(meter: CpuMeter, in_flight: int, calls: list[Callable[[], Awaitable[float]]]) -> dict[str, Any]:
+    """Run the calls with at most `in_flight` outstanding; their rate, wall times and CPU per call by component."""
+    before = meter.snapshot()
+    started = time.monotonic()
+    walls: list[float] = []
+    lanes = asyncio.Semaphore(in_flight)
+
+    async def one(call: Callable[[], Awaitable[float]]) -> None:
+        async with lanes:
+            walls.append(await call())
+
+    await asyncio.gather(*(one(c) for c in calls))
+    elapsed = time.monotonic() - started
+    await asyncio.sleep(1.0)  # what the calls set off (an answer's pushes) is part of what they cost
+    spent = meter.spent(before, meter.snapshot())
+    walls.sort()
+    n = len(walls)
+    return {
+        "calls": n, "seconds": round(elapsed, 2), "per_s": round(n / elapsed, 1),
+        "wall_ms_p50": round(walls[n // 2] * 1000, 2), "wall_ms_p99": round(walls[min(n - 1, n * 99 // 100)] * 1000, 2),
+        "cpu_ms_per_call": {k: round(v * 1000 / n, 2) for k, v in spent.items()},
+    }  # fmt: skip
 
 
 async def _frames_posted(http: httpx.AsyncClient) -> float:
@@ -117,30 +157,30 @@ async def measure(a: argparse.Namespace, target: Target, seeder: BenchSeeder) ->
         print(f"answering: {len(measured)} answers, {a.in_flight} in flight ...", file=sys.stderr, flush=True)
         meter = CpuMeter(target.emulator_pid)
         frames_before = await _frames_posted(http)
-        before = meter.snapshot()
-        started = time.monotonic()
-        walls: list[float] = []
-        lanes = asyncio.Semaphore(a.in_flight)
-
-        async def one(index: int, conn: LiveConnection) -> None:
-            async with lanes:
-                walls.append(await _answer(conn, room_of[id(conn)], 0 if index % 3 else 1 + index % (len(CHOICES) - 1)))
-
-        await asyncio.gather(*(one(i, c) for i, c in enumerate(measured)))
-        elapsed = time.monotonic() - started
-        await asyncio.sleep(1.0)  # the last pushes go out: they are part of what an answer costs
-        spent = meter.spent(before, meter.snapshot())
+        answers = await _timed(
+            meter,
+            a.in_flight,
+            [functools.partial(_answer, c, room_of[id(c)], 0 if i % 3 else 1 + i % (len(CHOICES) - 1)) for i, c in enumerate(measured)],
+        )
         frames = await _frames_posted(http) - frames_before
+        pings = None
+        if not a.no_ceiling:
+            print(f"the bare ceiling: {len(measured)} pings, {a.in_flight} in flight ...", file=sys.stderr, flush=True)
+            pings = await _timed(meter, a.in_flight, [functools.partial(_ping, c) for c in measured])
         for quiz_id in quizzes:
             await _host(http, host, f"/quizzes/{quiz_id}/end")
     await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
-    walls.sort()
-    n = len(walls)
+    n = answers["calls"]
     return {
-        "answers": n, "in_flight": a.in_flight, "quizzes": rooms, "room_size": a.room_size, "seconds": round(elapsed, 2), "answers_per_s": round(n / elapsed, 1),
-        "frames_pushed_per_answer": round(frames / n, 1),
-        "wall_ms_p50": round(walls[n // 2] * 1000, 2), "wall_ms_p99": round(walls[min(n - 1, n * 99 // 100)] * 1000, 2),
-        "cpu_ms_per_answer": {k: round(v * 1000 / n, 2) for k, v in spent.items()},
+        "answers": n, "in_flight": a.in_flight, "quizzes": rooms, "room_size": a.room_size, "seconds": answers["seconds"],
+        "answers_per_s": answers["per_s"], "frames_pushed_per_answer": round(frames / n, 1),
+        "wall_ms_p50": answers["wall_ms_p50"], "wall_ms_p99": answers["wall_ms_p99"],
+        "cpu_ms_per_answer": answers["cpu_ms_per_call"],
+        "ceiling": pings and {
+            "action": "ping", "pings": pings["calls"], "pings_per_s": pings["per_s"], "wall_ms_p50": pings["wall_ms_p50"],
+            "wall_ms_p99": pings["wall_ms_p99"], "cpu_ms_per_ping": pings["cpu_ms_per_call"],
+            "answers_per_s_over_pings_per_s": round(answers["per_s"] / pings["per_s"], 3),
+        },
     }  # fmt: skip
 
 
@@ -167,8 +207,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{figures['answers']} answers, {a.in_flight} in flight: {figures['answers_per_s']}/s, "
         f"{figures['frames_pushed_per_answer']} frames pushed per answer, wall p50/p99 "
         f"{figures['wall_ms_p50']}/{figures['wall_ms_p99']} ms\nCPU ms per answer: {cpu['machine']:.2f} on the machine; {named}; "
-        f"other {cpu['other']:.2f}\nuptime before: {document['load_before']['uptime']}\nuptime after:  {document['load_after']['uptime']}"
+        f"other {cpu['other']:.2f}"
     )
+    ceiling = figures["ceiling"]
+    if ceiling:
+        cpu = ceiling["cpu_ms_per_ping"]
+        named = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if k not in ("machine", "other"))
+        print(
+            f"bare ceiling, {ceiling['pings']} pings through the same path: {ceiling['pings_per_s']}/s, wall p50/p99 "
+            f"{ceiling['wall_ms_p50']}/{ceiling['wall_ms_p99']} ms; answers/s over pings/s {ceiling['answers_per_s_over_pings_per_s']}\n"
+            f"CPU ms per ping: {cpu['machine']:.2f} on the machine; {named}; other {cpu['other']:.2f}"
+        )
+    print(f"uptime before: {document['load_before']['uptime']}\nuptime after:  {document['load_after']['uptime']}")
     a.results.mkdir(parents=True, exist_ok=True)
     path = a.results / f"answer_cost-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(document, indent=2))
