@@ -180,6 +180,27 @@ def test_the_clock_closes_a_due_question_once_and_asks_to_be_retried_when_early(
     assert len(game.notifier.frames_of(str(ANA.user_id), "question_closed")) == 1
 
 
+def test_a_closed_question_reaches_the_players_before_its_marker_is_published(game: Game) -> None:
+    """The players' `question_closed` is what the deadline promises; the marker's publish waits for the
+    broker (and may drain other containers' leftovers), so it goes second, and even when the push failed."""
+    quiz_id = game.quiz_with_players(ANA)
+    game.service.start(HOST, quiz_id)
+    seen: list[str] = []
+    publish, to_players = game.publisher.publish, game.notifier.to_players
+    game.publisher.publish = lambda events: seen.extend(e.payload["type"] for e in events) or publish(events)  # type: ignore[method-assign]
+    game.notifier.to_players = lambda q, frames: seen.append("pushed") or to_players(q, frames)  # type: ignore[method-assign]
+    game.store.tick(10)
+
+    assert game.service.close_due(quiz_id, 1) is True
+    assert seen == ["pushed", "question_closed"]
+
+    game.service.next(HOST, quiz_id, from_question_id=1)
+    game.notifier.broken = True
+    game.store.tick(30)
+    assert game.service.close_due(quiz_id, 2) is True
+    assert [e["question_id"] for e in game.published("question_closed")] == [1, 2], "published though the push failed"
+
+
 def test_removing_a_player_tells_them_and_stops_their_frames(game: Game) -> None:
     quiz_id = game.quiz_with_players(ANA)
     game.service.remove(HOST, quiz_id, str(ANA.user_id))

@@ -172,8 +172,7 @@ class QuizService:
     def end(self, host: Principal, raw_id: str) -> dict[str, Any]:
         quiz, closed = self.store.end(normalise_quiz_id(raw_id), _host_guard(host))
         if closed:
-            self._publish([closed.event])
-            self._announce_closed(quiz, closed.position)
+            self._close(quiz, closed)
         final = standings(self.store.participants(quiz.id))
         self._push(self._notifier.to_quiz, quiz.id, {"type": "quiz_ended", "quiz_id": quiz.id, "standings": final})
         _, now = self.store.get(quiz.id)
@@ -188,9 +187,8 @@ class QuizService:
         for _ in range(5):
             closed = self.store.close_if_due(quiz_id, position)
             if closed:
-                self._publish([closed.event])
                 quiz, _ = self.store.get(quiz_id)
-                self._announce_closed(quiz, position)
+                self._close(quiz, closed)
                 return True
             left = self.store.seconds_to_deadline(quiz_id, position)
             if left is None:
@@ -202,14 +200,22 @@ class QuizService:
 
     def _after_advance(self, quiz: Quiz, closed: ClosedQuestion | None) -> dict[str, Any]:
         if closed:
-            self._publish([closed.event])
-            self._announce_closed(quiz, closed.position)
+            self._close(quiz, closed)
         current = quiz.current
         assert current is not None and current.deadline is not None and current.opened_at is not None
         _, now = self.store.get(quiz.id)
         self._timer.close_at(quiz.id, quiz.current_position, current.deadline)
         self._push(self._notifier.to_quiz, quiz.id, question_opened(quiz, now))
         return quiz.view(now, as_host=True)
+
+    def _close(self, quiz: Quiz, closed: ClosedQuestion) -> None:
+        """A question just closed (committed): tell the players first, then publish its marker (which
+        sets off everyone's `your_rank`). The players' `question_closed` is what the deadline promises;
+        the publish waits for the broker and may drain other containers' leftovers, so it goes second."""
+        try:
+            self._announce_closed(quiz, closed.position)
+        finally:
+            self._publish([closed.event])  # never raises: what it cannot send stays in the outbox
 
     def _announce_closed(self, quiz: Quiz, position: int) -> None:
         """question_closed to each player: the solution and their own result (no answer = 0 points)."""
