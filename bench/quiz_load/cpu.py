@@ -35,6 +35,17 @@ def _command(pid: str) -> str:
         return ""
 
 
+def rss_kib(pid: int | None) -> int | None:
+    """A process's resident memory (VmRSS), KiB; None if unknown or gone."""
+    if pid is None:
+        return None
+    try:
+        line = next(x for x in (PROC / str(pid) / "status").read_text().splitlines() if x.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None
+    return int(line.split()[1])
+
+
 def _machine_busy_s() -> float:
     """CPU seconds the whole machine spent busy (all but idle and iowait) since boot."""
     values = [int(v) for v in (PROC / "stat").read_text().split("\n", 1)[0].split()[1:]]

@@ -96,7 +96,17 @@ def summary(run: ScenarioRun) -> dict[str, Any]:
         "board_frames_per_s_during_quiz": round((frames["leaderboard"] + frames["your_rank"]) / max(run.window_s, 1e-9), 1),
         "fanout": run.fanout,
         "cpu_ms": cpu_figures(run),
+        "emulator_memory": memory_figures(run),
     }  # fmt: skip
+
+
+def memory_figures(run: ScenarioRun) -> dict[str, Any] | None:
+    """The node's resident memory before and after everyone joined, and the growth per joined connection
+    (the sockets and everything the node keeps for each: what an idle connection costs it)."""
+    if run.emulator_rss_kib is None or not run.join_latencies_s:
+        return None
+    before, after = run.emulator_rss_kib
+    return {"rss_before_kib": before, "rss_after_kib": after, "kib_per_connection": round((after - before) / len(run.join_latencies_s), 1)}
 
 
 def cpu_figures(run: ScenarioRun) -> dict[str, dict[str, float]]:
@@ -137,6 +147,12 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
         for unit, parts in (s.get("cpu_ms") or {}).items():
             named = ", ".join(f"{k} {v:.1f}" for k, v in parts.items() if k != "machine" and v >= 0.05)
             lines.append(f"{'':>9} CPU ms {unit.replace('_', ' ')}: {parts.get('machine', 0):.1f} in all ({named})")
+        memory = s.get("emulator_memory")
+        if memory:
+            lines.append(
+                f"{'':>9} emulator memory: {memory['rss_before_kib'] / 1024:.0f} MiB before the joins, "
+                f"{memory['rss_after_kib'] / 1024:.0f} MiB after: {memory['kib_per_connection']:.1f} KiB per connection"
+            )
         for side in ("product", "ceiling"):
             parts = (s.get("fanout") or {}).get(side, {}).get("cpu_us_per_frame") or {}
             if parts:

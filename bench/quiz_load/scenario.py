@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from bench.quiz_load.cpu import CpuMeter
+from bench.quiz_load.cpu import CpuMeter, rss_kib
 from bench.quiz_load.live import AnswerRecord, LiveConnection
 from bench.quiz_load.seeding import BenchAccount
 
@@ -106,6 +106,7 @@ class ScenarioRun:
     window_connections: int = 0
     fanout: dict[str, Any] = field(default_factory=dict)
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # phase (join, quiz) -> component -> CPU seconds
+    emulator_rss_kib: tuple[int, int] | None = None  # the node's resident memory before and after everyone joined
     completed: bool = False
     stopped_by: str | None = None
 
@@ -215,9 +216,13 @@ class ScenarioDriver:
                 bar.update(1)
 
             started = time.monotonic()
+            rss_before = rss_kib(self.target.emulator_pid)
             with self._cpu("join"):
                 await _bounded(join, everyone, self.spec.connect_concurrency)
             self.run.join_s = time.monotonic() - started
+            rss_after = rss_kib(self.target.emulator_pid)
+            if rss_before is not None and rss_after is not None:
+                self.run.emulator_rss_kib = (rss_before, rss_after)
         joined = [p.join_s for p in everyone if p.join_s is not None]
         self.run.join_latencies_s = joined
         if not joined:

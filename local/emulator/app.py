@@ -76,6 +76,7 @@ class Emulator:
             self.application.functions, settings.region, settings.max_concurrency, self.metrics, init_concurrency=settings.init_concurrency
         )
         self.executor = ThreadPoolExecutor(max_workers=256, thread_name_prefix="invoke")
+        self._turns: dict[str, tuple[int, asyncio.Semaphore]] = {}  # per function: (its concurrency, the invocations let through)
         self.registry = registry_from_url(settings.registry_url, settings.registry_prefix)
         host = f"{settings.host}:{settings.port}"
         self.http_api = HttpApi(self.application.http_routes, self._http_identity(host), self.invoke_async, settings.port)
@@ -129,8 +130,18 @@ class Emulator:
         return fn.logical_id if fn else None
 
     async def invoke_async(self, function_id: str, event: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.runtime.invoke, function_id, event)
+        """Invoke from the event loop. An invocation waits for its function's turn here, as a coroutine,
+        and only then takes one of the executor's threads (which waits in the pool for a worker): with
+        the threads taken by whatever the pool cannot serve yet, a backlog of one function (thousands of
+        answers) would queue every other function's invocation behind it, a question's clock included.
+        On Lambda each function's concurrency is its own."""
+        gate = self._turns.get(function_id)
+        size = self.runtime.pool(function_id).max_concurrency  # raises UnknownFunction, as invoke would
+        if gate is None or gate[0] != size:  # new, or the template's concurrency changed on a reload
+            gate = self._turns[function_id] = (size, asyncio.Semaphore(size))
+        async with gate[1]:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, self.runtime.invoke, function_id, event)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -6,6 +6,7 @@ import shutil
 import textwrap
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -93,6 +94,33 @@ def test_prewarmed_workers_serve_the_first_invocations_warm() -> None:
         assert not first.cold_start and pool.cold_starts == 0
     finally:
         runtime.close()
+
+
+def test_a_backlog_of_one_function_does_not_queue_another_functions_invocations(tmp_path: Path) -> None:
+    """Lambda: each function's concurrency is its own. Here invocations from the event loop take one of the
+    node's threads; with those all waiting for one busy function (a question's answers), another function's
+    invocation (its clock) must not wait behind that backlog. Two threads and one worker per function make
+    the backlog easy to build: six calls of a function that serves one at a time."""
+    with start_emulator(tmp_path, max_concurrency=1) as running:
+        running.emulator.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="invoke-test")
+        done: list[str] = []
+
+        def call(path: str) -> None:
+            with httpx.Client(base_url=running.url, timeout=30) as c:
+                assert c.get(path).status_code == 200
+            done.append(path)
+
+        call("/slow/0")  # both warm: what follows measures queueing, not cold starts
+        call("/env/a")
+        done.clear()
+        with ThreadPoolExecutor(max_workers=10) as clients:
+            backlog = [clients.submit(call, "/slow/0.4") for _ in range(8)]  # 3.2 s of work, one at a time
+            time.sleep(0.2)
+            clients.submit(call, "/env/a").result(timeout=30)
+            for f in backlog:
+                f.result(timeout=30)
+        # Served at once (before any or right after the first of the backlog), not after most of it.
+        assert done.index("/env/a") <= 1, f"served behind the other function's backlog: {done}"
 
 
 def test_import_error_is_a_function_error(tmp_path: Path) -> None:

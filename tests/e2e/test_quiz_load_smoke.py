@@ -70,6 +70,8 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
     per_answer, per_join = scenario["cpu_ms"]["per_answer"], scenario["cpu_ms"]["per_join"]
     assert per_answer["fn:answers"] > 0 and per_answer["emulator"] > 0 and per_answer["machine"] > 0
     assert per_join["fn:ws_connect"] > 0 and "CPU ms per answer" in table([figures])
+    memory = scenario["emulator_memory"]  # the node's resident memory around the joins, read from /proc
+    assert memory["rss_before_kib"] > 0 and memory["rss_after_kib"] > 0 and "emulator memory" in table([figures])
 
 
 def test_answer_cost_breaks_one_answer_down_by_component(product: Product) -> None:
