@@ -184,6 +184,11 @@ async def measure(a: argparse.Namespace, target: Target, seeder: BenchSeeder) ->
     }  # fmt: skip
 
 
+def _cpu_line(unit: str, cpu: dict[str, float]) -> str:
+    named = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if k not in ("machine", "other"))
+    return f"CPU ms per {unit}: {cpu['machine']:.2f} on the machine; {named}; other {cpu['other']:.2f}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     a = parse_args(argv)
     document: dict[str, Any] = {
@@ -201,22 +206,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             seeder.close()
     document["load_after"] = load_average()
-    cpu = figures["cpu_ms_per_answer"]
-    named = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if k not in ("machine", "other"))
     print(
         f"{figures['answers']} answers, {a.in_flight} in flight: {figures['answers_per_s']}/s, "
         f"{figures['frames_pushed_per_answer']} frames pushed per answer, wall p50/p99 "
-        f"{figures['wall_ms_p50']}/{figures['wall_ms_p99']} ms\nCPU ms per answer: {cpu['machine']:.2f} on the machine; {named}; "
-        f"other {cpu['other']:.2f}"
+        f"{figures['wall_ms_p50']}/{figures['wall_ms_p99']} ms\n{_cpu_line('answer', figures['cpu_ms_per_answer'])}"
     )
     ceiling = figures["ceiling"]
     if ceiling:
-        cpu = ceiling["cpu_ms_per_ping"]
-        named = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if k not in ("machine", "other"))
         print(
             f"bare ceiling, {ceiling['pings']} pings through the same path: {ceiling['pings_per_s']}/s, wall p50/p99 "
             f"{ceiling['wall_ms_p50']}/{ceiling['wall_ms_p99']} ms; answers/s over pings/s {ceiling['answers_per_s_over_pings_per_s']}\n"
-            f"CPU ms per ping: {cpu['machine']:.2f} on the machine; {named}; other {cpu['other']:.2f}"
+            f"{_cpu_line('ping', ceiling['cpu_ms_per_ping'])}"
         )
     print(f"uptime before: {document['load_before']['uptime']}\nuptime after:  {document['load_after']['uptime']}")
     a.results.mkdir(parents=True, exist_ok=True)

@@ -85,3 +85,6 @@ def test_answer_cost_breaks_one_answer_down_by_component(product: Product) -> No
     assert figures["frames_pushed_per_answer"] > 0, "each answer reached its room"
     cpu = figures["cpu_ms_per_answer"]
     assert cpu["fn:answers"] > 0 and cpu["emulator"] > 0 and cpu["machine"] >= cpu["fn:answers"]
+    ceiling = figures["ceiling"]  # the same path with no work in the function: documented pings
+    assert ceiling["action"] == "ping" and ceiling["pings"] == 6 and ceiling["pings_per_s"] > 0
+    assert "machine" in ceiling["cpu_ms_per_ping"] and ceiling["answers_per_s_over_pings_per_s"] > 0
