@@ -5,11 +5,13 @@ module imported by another also runs its tests under the importer's name)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,25 @@ DASHBOARD = Path(__file__).resolve().parents[1] / "local" / "observability" / "g
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+@contextlib.contextmanager
+def sign_ups(base_url: str) -> Iterator[Callable[[str], QuizClient]]:
+    """A function that signs up a new user (a random username) under a display name and returns their
+    client; every client it made is closed when the block ends."""
+    clients: list[QuizClient] = []
+
+    def signed_up(display_name: str) -> QuizClient:
+        c = QuizClient(base_url)
+        clients.append(c)
+        c.signup(f"p{uuid.uuid4().hex[:12]}", "correct horse battery staple", display_name)
+        return c
+
+    try:
+        yield signed_up
+    finally:
+        for c in clients:
+            c.close()
 
 
 def one_live_answer(host: QuizClient, player: QuizClient) -> tuple[str, LiveSession]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from clients.quiz_client import QuizClient
 from local.product import LocalProduct, ProductDidNotStart, local_product
 from local.stack import REPO
-from tests.support import CHROMIUM, Browser, FrameRecorder
+from tests.support import CHROMIUM, Browser, FrameRecorder, sign_ups
 
 __all__ = ["REPO", "Product"]
 
@@ -31,17 +30,8 @@ def product(database_url: str, redis_url: str, kafka_bootstrap: str) -> Iterator
 @pytest.fixture
 def player(product: Product) -> Iterator[Callable[[str], QuizClient]]:
     """Signs up a new user (a random username) and closes their client after the test."""
-    clients: list[QuizClient] = []
-
-    def signed_up(display_name: str) -> QuizClient:
-        c = QuizClient(product.base_url)
-        clients.append(c)
-        c.signup(f"p{uuid.uuid4().hex[:12]}", "correct horse battery staple", display_name)
-        return c
-
-    yield signed_up
-    for c in clients:
-        c.close()
+    with sign_ups(product.base_url) as signed_up:
+        yield signed_up
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ import pytest
 
 from clients.quiz_client import ApiError, QuizClient
 from tests.e2e.conftest import Product
-from tests.support import QUIZ
+from tests.support import QUIZ, sign_ups
 
 pytestmark = pytest.mark.e2e
 
@@ -31,28 +31,19 @@ class PlayedQuiz:
 
 @pytest.fixture(scope="module")
 def played(product: Product) -> Iterator[PlayedQuiz]:
-    clients: list[QuizClient] = []
-
-    def signed_up(name: str) -> QuizClient:
-        c = QuizClient(product.base_url)
-        clients.append(c)
-        c.signup(f"r{name.lower()}{id(c) % 10**8}", "correct horse battery staple", name)
-        return c
-
-    host, ana, bo, outsider = signed_up("Host"), signed_up("Ana"), signed_up("Bo"), signed_up("Eve")
-    quiz_id = host.create_quiz(QUIZ)["quiz_id"]
-    ana.join(quiz_id)
-    bo.join(quiz_id)
-    host.host(quiz_id, "start")
-    ana.answer(quiz_id, 1, 0)
-    bo.answer(quiz_id, 1, 1)
-    host.host(quiz_id, "next", from_question_id=1)
-    ana.answer(quiz_id, 2, "Postpone")
-    bo.answer(quiz_id, 2, "cancel")
-    host.host(quiz_id, "end")
-    yield PlayedQuiz(host, ana, bo, outsider, quiz_id)
-    for c in clients:
-        c.close()
+    with sign_ups(product.base_url) as signed_up:
+        host, ana, bo, outsider = signed_up("Host"), signed_up("Ana"), signed_up("Bo"), signed_up("Eve")
+        quiz_id = host.create_quiz(QUIZ)["quiz_id"]
+        ana.join(quiz_id)
+        bo.join(quiz_id)
+        host.host(quiz_id, "start")
+        ana.answer(quiz_id, 1, 0)
+        bo.answer(quiz_id, 1, 1)
+        host.host(quiz_id, "next", from_question_id=1)
+        ana.answer(quiz_id, 2, "Postpone")
+        bo.answer(quiz_id, 2, "cancel")
+        host.host(quiz_id, "end")
+        yield PlayedQuiz(host, ana, bo, outsider, quiz_id)
 
 
 def raw(product: Product, client: QuizClient | None, method: str, path: str, **headers: str) -> httpx.Response:
