@@ -27,6 +27,9 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return round(ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1], 2)
 
 
+GATEWAY_TIMEOUT = "Endpoint request timed out"
+
+
 def _ms(t: float | None, since: float | None) -> float | None:
     return None if t is None or since is None else round((t - since) * 1000, 2)
 
@@ -93,6 +96,8 @@ def summary(run: ScenarioRun) -> dict[str, Any]:
         "leaderboard_frames_per_connection_per_s": round(frames["leaderboard"] / per_conn_s, 3),
         "your_rank_frames_per_connection_per_s": round(frames["your_rank"] / per_conn_s, 3),
         "frames_by_type": dict(frames),
+        # API Gateway's frame for a request not answered within the 29 s integration timeout (it still ran)
+        "gateway_timeouts": frames[GATEWAY_TIMEOUT],
         "board_frames_per_s_during_quiz": round((frames["leaderboard"] + frames["your_rank"]) / max(run.window_s, 1e-9), 1),
         "fanout": run.fanout,
         "cpu_ms": cpu_figures(run),
@@ -147,6 +152,10 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
         for unit, parts in (s.get("cpu_ms") or {}).items():
             named = ", ".join(f"{k} {v:.1f}" for k, v in parts.items() if k != "machine" and v >= 0.05)
             lines.append(f"{'':>9} CPU ms {unit.replace('_', ' ')}: {parts.get('machine', 0):.1f} in all ({named})")
+        if s.get("gateway_timeouts"):
+            lines.append(
+                f"{'':>9} {s['gateway_timeouts']} request(s) got API Gateway's 'Endpoint request timed out' (29 s); each still ran"
+            )
         memory = s.get("emulator_memory")
         if memory:
             lines.append(

@@ -345,6 +345,13 @@ function setStatus(quiz) {
 }
 
 function onFrame(f) {
+  if (f.type === undefined && f.message === "Endpoint request timed out") {
+    // API Gateway's own frame: the function did not reply within 29 s, and still runs. An answer that
+    // reached the server in time still counts; its result comes with the question's results.
+    if (game.pending.size) feedback("The server is slow to confirm your answer. It counts if it arrived in time: your result comes when the question closes.");
+    else notice("The server is busy and did not reply in time. Try again in a moment.");
+    return;
+  }
   switch (f.type) {
     case "joined": {
       game.reconnects = 0;

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from local.emulator import events
+from local.emulator.integration import IntegrationTimeout, within
 from local.emulator.runtime import InvocationError
 from local.emulator.template import HttpRoute
 
@@ -166,6 +167,7 @@ def _response(status: int, content: bytes, headers: list[tuple[str, str]]) -> Re
 
 NOT_FOUND = {"message": "Not Found"}
 INTERNAL_ERROR = {"message": "Internal Server Error"}
+SERVICE_UNAVAILABLE = {"message": "Service Unavailable"}  # the integration timeout passed (the function still runs)
 
 
 # ---------------------------------------------------------------------------- the endpoint
@@ -214,8 +216,11 @@ class HttpApi:
         else:
             event = events.http_v2_event(observed, self.api, route.route_key, params)
         try:
-            result = await self.invoke(route.function_id, event)
+            result = await within(self.invoke(route.function_id, event), route.function_id, route.timeout_s)
             return map_v1_response(result) if route.payload_format == "1.0" else map_v2_response(result)
+        except IntegrationTimeout as exc:
+            log.warning("%s %s: %s; answered 503", method, route.route_key, exc)
+            return JSONResponse(SERVICE_UNAVAILABLE, status_code=503)
         except InvocationError as exc:
             log.error("%s %s -> %s failed: %s", method, route.route_key, route.function_id, exc)
         except MalformedResponse as exc:

@@ -111,6 +111,26 @@ class Function:
         return (self.code_dir, *(layer.content_dir for layer in self.layers))
 
 
+# API Gateway's integration timeouts (TimeoutInMillis): the most, and the default, an HTTP API waits for a Lambda
+# integration, and a WebSocket API. Past it the client gets an error; the function's invocation carries on.
+HTTP_INTEGRATION_TIMEOUT_MS = 30_000
+WS_INTEGRATION_TIMEOUT_MS = 29_000
+MIN_INTEGRATION_TIMEOUT_MS = 50
+
+
+def integration_timeout_s(where: str, value: Any, most_ms: int) -> float:
+    """A TimeoutInMillis from the template, in seconds (the most when unset); outside 50..most, a TemplateError."""
+    if value is None:
+        return most_ms / 1000
+    try:
+        ms = int(value)
+    except (TypeError, ValueError):
+        raise TemplateError(f"{where}: TimeoutInMillis must be a whole number of milliseconds, not {value!r}") from None
+    if not MIN_INTEGRATION_TIMEOUT_MS <= ms <= most_ms:
+        raise TemplateError(f"{where}: TimeoutInMillis must be {MIN_INTEGRATION_TIMEOUT_MS} to {most_ms}, not {ms}")
+    return ms / 1000
+
+
 @dataclass(frozen=True)
 class HttpRoute:
     function_id: str
@@ -119,6 +139,7 @@ class HttpRoute:
     path: str  # "/quizzes/{quiz_id}", "/{proxy+}", or "$default"
     payload_format: str  # "1.0" or "2.0"
     event_name: str
+    timeout_s: float = HTTP_INTEGRATION_TIMEOUT_MS / 1000  # the event's TimeoutInMillis: then 503 Service Unavailable
 
     @property
     def route_key(self) -> str:
@@ -140,6 +161,7 @@ class WebSocketRoute:
     authorizer: WebSocketAuthorizer | None
     two_way: bool  # a RouteResponse is declared: the integration's body goes back to the client
     logical_id: str
+    timeout_s: float = WS_INTEGRATION_TIMEOUT_MS / 1000  # the integration's TimeoutInMillis: then "Endpoint request timed out"
 
 
 @dataclass(frozen=True)
@@ -573,6 +595,7 @@ def _http_route(function_id: str, event_name: str, props: Mapping[str, Any], res
         path=str(path) if path else "$default",
         payload_format=str(props.get("PayloadFormatVersion", "2.0")),
         event_name=event_name,
+        timeout_s=integration_timeout_s(f"{function_id}.{event_name}", props.get("TimeoutInMillis"), HTTP_INTEGRATION_TIMEOUT_MS),
     )
 
 
@@ -599,10 +622,10 @@ def _websocket_api(resources: Mapping[str, Any], resolver: Resolver, functions: 
                     out[lid] = props
         return out
 
-    integrations = {
-        lid: _function_from_uri(functions, str(p.get("IntegrationUri", "")), lid)
-        for lid, p in of_api("AWS::ApiGatewayV2::Integration").items()
-        if p.get("IntegrationType") == "AWS_PROXY"
+    lambda_integrations = {lid: p for lid, p in of_api("AWS::ApiGatewayV2::Integration").items() if p.get("IntegrationType") == "AWS_PROXY"}
+    integrations = {lid: _function_from_uri(functions, str(p.get("IntegrationUri", "")), lid) for lid, p in lambda_integrations.items()}
+    timeouts = {
+        lid: integration_timeout_s(lid, p.get("TimeoutInMillis"), WS_INTEGRATION_TIMEOUT_MS) for lid, p in lambda_integrations.items()
     }
     authorizers = {
         lid: WebSocketAuthorizer(
@@ -619,7 +642,8 @@ def _websocket_api(resources: Mapping[str, Any], resolver: Resolver, functions: 
     for lid, p in of_api("AWS::ApiGatewayV2::Route").items():
         key = str(p["RouteKey"])
         target = p.get("Target")
-        function_id = integrations.get(_target_id(str(target))) if target else None
+        integration = _target_id(str(target)) if target else None
+        function_id = integrations.get(integration) if integration else None
         if target and function_id is None:
             raise TemplateError(f"{lid}: Target {target!r} is not an AWS_PROXY integration of this API")
         authorizer = None
@@ -627,7 +651,8 @@ def _websocket_api(resources: Mapping[str, Any], resolver: Resolver, functions: 
             authorizer = authorizers.get(str(p.get("AuthorizerId")))
             if authorizer is None:
                 raise TemplateError(f"{lid}: AuthorizerId {p.get('AuthorizerId')!r} is not a REQUEST authorizer of this API")
-        routes[key] = WebSocketRoute(key, function_id, authorizer, two_way=lid in route_responses, logical_id=lid)
+        timeout_s = timeouts.get(integration, WS_INTEGRATION_TIMEOUT_MS / 1000) if integration else WS_INTEGRATION_TIMEOUT_MS / 1000
+        routes[key] = WebSocketRoute(key, function_id, authorizer, two_way=lid in route_responses, logical_id=lid, timeout_s=timeout_s)
 
     stage = "$default"
     for p in of_api("AWS::ApiGatewayV2::Stage").values():

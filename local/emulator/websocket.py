@@ -27,6 +27,7 @@ from websockets.protocol import State
 
 from local.emulator import events
 from local.emulator.connections import ConnectionRecord, ConnectionRegistry
+from local.emulator.integration import IntegrationTimeout, within
 from local.emulator.metrics import EmulatorMetrics
 from local.emulator.runtime import FunctionError, InvocationError
 from local.emulator.settings import WebSocketLimits
@@ -550,7 +551,14 @@ class WebSocketGateway:
             return
         event = events.ws_message_event(live.info, self.identity, route.route_key, body, live.authorizer)
         try:
-            result = await self.invoke(route.function_id, event)
+            result = await within(self.invoke(route.function_id, event), route.function_id, route.timeout_s)
+        except IntegrationTimeout as exc:
+            log.warning("route %s: %s", route.route_key, exc)
+            request_id = event["requestContext"]["requestId"]
+            live.send_data(
+                json.dumps({"message": "Endpoint request timed out", "connectionId": live.connection_id, "requestId": request_id})
+            )
+            return
         except InvocationError as exc:
             log.error("route %s -> %s failed: %s", route.route_key, route.function_id, exc)
             request_id = event["requestContext"]["requestId"]

@@ -202,3 +202,15 @@ def test_reload_recycles_workers_on_code_layer_and_template_changes(tmp_path: Pa
         template.write_text(RELOAD_TEMPLATE.replace("Path: /version", "Path: /renamed"))
         assert _poll(client, "/renamed", {"version": "v2-layer2"}) == {"version": "v2-layer2"}
         assert client.get("/version").status_code == 404
+
+
+def test_past_its_integration_timeout_a_route_answers_503_and_the_invocation_runs_on(emu: RunningEmulator, client: httpx.Client) -> None:
+    """API Gateway waits TimeoutInMillis (here 0.3 s) for the function, then answers 503 Service Unavailable;
+    the invocation is not cancelled (on Lambda it runs to its end and its response is dropped)."""
+    started = time.monotonic()
+    hurried = client.get("/hurried/0.8")
+    waited = time.monotonic() - started
+    assert hurried.status_code == 503 and hurried.json() == {"message": "Service Unavailable"}
+    assert waited < 0.75  # at the route's 0.3 s, not when the function returned
+    finished = emu.recorded_any("hurried-http")
+    assert [e["rawPath"] for e in finished] == ["/hurried/0.8"]  # the invocation ran to its end

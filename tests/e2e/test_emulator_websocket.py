@@ -179,6 +179,22 @@ def test_no_route_and_no_default_gives_forbidden_frame(tmp_path_factory: pytest.
             assert frame["message"] == "Forbidden" and frame["connectionId"] and frame["requestId"]
 
 
+def test_past_its_integration_timeout_a_route_gets_the_gateway_error_and_the_invocation_runs_on(emu: RunningEmulator) -> None:
+    """The `hurried` route's integration has TimeoutInMillis 300: API Gateway tells the client "Endpoint request
+    timed out" then, and the function, not cancelled, finishes; its late response is dropped."""
+    with connect(emu.ws_url + "?token=allow:hurried") as ws:
+        cid = connection_id(ws)
+        started = time.monotonic()
+        ws.send(json.dumps({"action": "hurried", "seconds": 0.8}))
+        frame = json.loads(ws.recv(timeout=20))
+        assert time.monotonic() - started < 0.75
+        assert frame["message"] == "Endpoint request timed out" and frame["connectionId"] == cid and frame["requestId"]
+        done = emu.recorded("hurried-done", cid)  # the invocation ran to its end
+        assert done["requestContext"]["requestId"] == frame["requestId"]
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.5)  # and its response never reaches the client
+
+
 def test_slow_handler_does_not_stall_other_connections(emu: RunningEmulator) -> None:
     with connect(emu.ws_url + "?token=allow:slow") as slow, connect(emu.ws_url + "?token=allow:quick") as quick:
         slow.send(json.dumps({"action": "slow", "seconds": 4}))

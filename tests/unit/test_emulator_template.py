@@ -42,6 +42,25 @@ def test_test_template_resolves() -> None:
     assert ws.routes["echo"].function_id == "WsFunction"
 
 
+def test_integration_timeouts_default_to_api_gateways_most_and_follow_timeout_in_millis() -> None:
+    app = load_application(TEMPLATE)
+    http = {r.path: r.timeout_s for r in app.http_routes}
+    assert (http["/slow/{seconds}"], http["/hurried/{seconds}"]) == (30.0, 0.3)  # an HTTP API waits 30 s at most
+    assert app.websocket is not None
+    assert (app.websocket.routes["slow"].timeout_s, app.websocket.routes["hurried"].timeout_s) == (29.0, 0.3)  # a WebSocket API 29 s
+
+
+@pytest.mark.parametrize(("value", "why"), [(49, "50 to 30000, not 49"), (30_001, "50 to 30000, not 30001"), ("soon", "whole number")])
+def test_an_integration_timeout_outside_api_gateways_range_is_refused(tmp_path: Path, value: Any, why: str) -> None:
+    template = tmp_path / "t.yaml"
+    template.write_text(
+        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: x\n      Handler: app.handler\n"
+        f"      Events: {{Get: {{Type: HttpApi, Properties: {{Path: /x, Method: GET, TimeoutInMillis: {value}}}}}}}\n"
+    )
+    with pytest.raises(TemplateError, match=f"Fn.Get: TimeoutInMillis must be .*{why}"):
+        load_application(template)
+
+
 def test_parameter_overrides_and_env_file(tmp_path: Path) -> None:
     env_file = tmp_path / "env.json"
     env_file.write_text('{"Parameters": {"GREETING": "hi-all"}, "EnvBFunction": {"GREETING": "hi-b", "NEW": "1"}}')

@@ -47,6 +47,10 @@ def handler(event: dict[str, Any], context: Any) -> Any:
     if route == "slow":
         time.sleep(float(json.loads(event["body"]).get("seconds", 2)))
         return _reply({"route": "slow", "done": True})
+    if route == "hurried":  # past its integration timeout: the gateway answers, this still finishes
+        time.sleep(float(json.loads(event["body"]).get("seconds", 1)))
+        record("hurried-done", event)
+        return _reply({"route": "hurried", "done": True})
     if route == "boom":
         raise RuntimeError("handler bug")
     if route == "push":
