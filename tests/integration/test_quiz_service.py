@@ -493,6 +493,7 @@ def test_a_marker_whose_publish_failed_is_republished_by_the_relay(
     healthy = QuizService(store, publisher, RecordingNotifier(), RecordingTimer())
     crashing = QuizService(store, CrashingPublisher(), RecordingNotifier(), RecordingTimer())
     quiz_id, host, _ana = started_quiz(healthy, database_url)
+    store.mark_published([])  # what the join left to mark later: this container's next transaction marks it
     crashing.next(host, quiz_id)  # question 1 closed and its marker committed; the publish "crashed"
     assert [e["type"] for _, e, _ in events_on(topic, kafka_bootstrap, expected=2, timeout_s=3)] == ["score"]
     assert healthy.relay(older_than_s=0) == 1
@@ -513,11 +514,7 @@ def test_the_answer_path_leaves_marking_to_the_next_transaction_and_the_relay_he
     service.join(ben, quiz_id)
 
     def unmarked() -> list[str]:
-        with psycopg.connect(database_url) as conn:
-            rows = conn.execute(
-                "SELECT payload->>'user_id' FROM outbox WHERE key = %s AND published_at IS NULL ORDER BY id", (quiz_id,)
-            ).fetchall()
-        return [r[0] for r in rows]
+        return unmarked_rows(database_url, quiz_id)
 
     service.answer(ana, quiz_id, 1, 1, "ana-1")
     assert unmarked() == [str(ana.user_id)], "published (acknowledged), marked later"
@@ -531,6 +528,31 @@ def test_the_answer_path_leaves_marking_to_the_next_transaction_and_the_relay_he
     assert service.relay(older_than_s=0) == 1 and unmarked() == []
     again = [e for _, e, _ in events_on(topic, kafka_bootstrap, expected=5) if e.get("reason") == "answer"]
     assert len(again) == 3 and again[2] == again[1], "the same event (id, total, version) again"
+
+
+def unmarked_rows(database_url: str, quiz_id: str) -> list[str]:
+    """The user ids of the quiz's outbox rows not marked published, oldest first."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT payload->>'user_id' FROM outbox WHERE key = %s AND published_at IS NULL ORDER BY id", (quiz_id,)
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_a_join_leaves_marking_to_the_next_join(
+    store: PostgresQuizStore, publisher: KafkaScorePublisher, database_url: str, topic: str, kafka_bootstrap: str
+) -> None:
+    service = QuizService(store, publisher, RecordingNotifier(), RecordingTimer())
+    host, ana, ben = make_user(database_url, "Host"), make_user(database_url, "Ana"), make_user(database_url, "Ben")
+    quiz_id = service.create(host, QUIZ)["quiz_id"]
+    service.join(ana, quiz_id)
+    assert unmarked_rows(database_url, quiz_id) == [str(ana.user_id)], "published (acknowledged), marked later"
+    service.join(ben, quiz_id)
+    assert unmarked_rows(database_url, quiz_id) == [str(ben.user_id)], "Ben's join transaction marked Ana's row"
+    joined = [e["user_id"] for _, e, _ in events_on(topic, kafka_bootstrap, expected=2)]
+    assert joined == [str(ana.user_id), str(ben.user_id)], "both reached Kafka before their joins returned"
+    service.join(ben, quiz_id)  # a rejoin writes no seat, and still marks what was left
+    assert unmarked_rows(database_url, quiz_id) == []
 
 
 def test_an_answer_received_before_a_racing_close_waits_for_it_then_counts(

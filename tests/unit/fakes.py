@@ -147,6 +147,7 @@ class FakeQuizStore:
         if user_id in seats:
             if seats[user_id].participant.status == "removed":
                 raise RemovedFromQuiz()
+            self.mark_published([])  # rows left to mark ride along with the join's transaction
             return seats[user_id].participant, None
         if quiz.status == "ended":
             raise QuizEnded()
@@ -154,6 +155,7 @@ class FakeQuizStore:
             raise QuizLocked()
         p = Participant(user_id, display_name, "active", 0, 1, self.now, self.now)
         seats[user_id] = _Seat(p)
+        self.mark_published([])
         return p, self._score(quiz_id, p, "joined")
 
     def remove(self, quiz_id: str, user_id: str, guard: Guard) -> OutboxEvent:

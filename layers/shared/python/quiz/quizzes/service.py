@@ -118,7 +118,7 @@ class QuizService:
             raise HostCannotPlay()
         participant, event = self.store.join(quiz.id, str(player.user_id), player.display_name)
         if event is not None:
-            self._publish([event])
+            self._publish([event], mark_later=True)  # a burst of joins: each marks the one before
         return participant, event is not None
 
     def state(self, quiz_id: str) -> tuple[Quiz, datetime]:
@@ -283,8 +283,8 @@ class QuizService:
         could wait there until the next request thaws the process (or forever, if the container is
         reaped), and the relay would only heal that a minute later. One broker round trip buys a
         record that reaches Kafka now, at any traffic. Marking the row published is bookkeeping that
-        only spares the relay a duplicate: the answer path (``mark_later``) leaves it to its next
-        transaction instead of paying a transaction of its own."""
+        only spares the relay a duplicate: the answer and join paths (``mark_later``) leave it to the
+        container's next such transaction instead of paying a transaction of their own."""
         try:
             acked = self._publisher.publish(events)
             if mark_later:

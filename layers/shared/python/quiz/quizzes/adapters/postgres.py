@@ -282,31 +282,45 @@ class PostgresQuizStore:
     # ------------------------------------------------------------------ players
 
     def join(self, quiz_id: str, user_id: str, display_name: str) -> tuple[Participant, OutboxEvent | None]:
-        """Add the player (or return their existing seat). The event is None when they were already in."""
-        with self._tx() as conn:
-            quiz = conn.execute("SELECT status, locked FROM quizzes WHERE id = %s FOR SHARE", (quiz_id,)).fetchone()
-            if quiz is None:
-                raise NotFound(f"no quiz with id {quiz_id}", details={"quiz_id": quiz_id})
-            existing = conn.execute("SELECT * FROM participants WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id)).fetchone()
-            if existing is not None:
-                if existing["status"] == "removed":
-                    raise RemovedFromQuiz()
-                return _participant(existing), None
-            if quiz["status"] == "ended":
-                raise QuizEnded()
-            if quiz["locked"]:
-                raise QuizLocked()
-            row = conn.execute(
-                "INSERT INTO participants (quiz_id, user_id, display_name, reached_at) VALUES (%s, %s, %s, clock_timestamp())"
-                " ON CONFLICT (quiz_id, user_id) DO NOTHING RETURNING *",
-                (quiz_id, user_id, display_name),
-            ).fetchone()
-            if row is None:  # a concurrent join of the same player won: theirs is the seat
-                seated = conn.execute("SELECT * FROM participants WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id)).fetchone()
-                assert seated
-                return _participant(seated), None
-            participant = _participant(row)
-            return participant, self._enqueue(conn, quiz_id, participant, reason="joined")
+        """Add the player (or return their existing seat). The event is None when they were already in.
+
+        Outbox rows acknowledged earlier and left to mark later (the previous join's or answer's) are marked
+        in this transaction, so a burst of joins spends no transaction of its own on that bookkeeping."""
+        acked = self._acked.take()
+        try:
+            with self._tx() as conn:
+                seated = self._join(conn, quiz_id, user_id, display_name)
+                if acked:
+                    conn.execute(MARK_PUBLISHED, (acked,))
+                return seated
+        except BaseException:
+            self._acked.add(acked)  # not marked after all: a later transaction tries again
+            raise
+
+    def _join(self, conn: psycopg.Connection[Row], quiz_id: str, user_id: str, display_name: str) -> tuple[Participant, OutboxEvent | None]:
+        quiz = conn.execute("SELECT status, locked FROM quizzes WHERE id = %s FOR SHARE", (quiz_id,)).fetchone()
+        if quiz is None:
+            raise NotFound(f"no quiz with id {quiz_id}", details={"quiz_id": quiz_id})
+        existing = conn.execute("SELECT * FROM participants WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id)).fetchone()
+        if existing is not None:
+            if existing["status"] == "removed":
+                raise RemovedFromQuiz()
+            return _participant(existing), None
+        if quiz["status"] == "ended":
+            raise QuizEnded()
+        if quiz["locked"]:
+            raise QuizLocked()
+        row = conn.execute(
+            "INSERT INTO participants (quiz_id, user_id, display_name, reached_at) VALUES (%s, %s, %s, clock_timestamp())"
+            " ON CONFLICT (quiz_id, user_id) DO NOTHING RETURNING *",
+            (quiz_id, user_id, display_name),
+        ).fetchone()
+        if row is None:  # a concurrent join of the same player won: theirs is the seat
+            seated = conn.execute("SELECT * FROM participants WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id)).fetchone()
+            assert seated
+            return _participant(seated), None
+        participant = _participant(row)
+        return participant, self._enqueue(conn, quiz_id, participant, reason="joined")
 
     def remove(self, quiz_id: str, user_id: str, guard: Callable[[Quiz], None]) -> OutboxEvent:
         with self._tx() as conn:
