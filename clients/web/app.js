@@ -357,6 +357,7 @@ function onFrame(f) {
       game.reconnects = 0;
       if (game.role === "player" && f.role === "host") game.role = "host";
       show("host-controls", game.role === "host");
+      show("pacing", f.quiz.status !== "ended"); // nothing left to pace in an ended quiz
       game.questionCount = f.quiz.question_count;
       setStatus(f.quiz);
       if (f.leaderboard) renderBoard({ ...f.leaderboard, seq: -1 }, true);
@@ -564,7 +565,7 @@ document.querySelectorAll("#host-controls [data-action]").forEach((button) => bu
 function endGame(standings) {
   game.ended = true;
   clearInterval(game.ticker);
-  show("question", false); show("waiting", false);
+  show("question", false); show("waiting", false); show("pacing", false);
   $("game-status").textContent = "ended";
   boardRows(standings || [], $("standings").tBodies[0]);
   renderPodium(standings || []);

@@ -106,6 +106,7 @@ def test_a_whole_quiz_to_the_podium_the_report_and_the_words_to_practise(
     for page in (host, pia, pete):
         page.wait("document.querySelectorAll('#podium li').length === 2")
         assert page.js("[...document.querySelectorAll('#podium li .name')].map(n => n.innerText)") == ["Pia", "Pete"]
+    assert host.js("document.getElementById('pacing').offsetParent === null"), "no Start / Next / End once it ended"
 
     # the host: a bar chart per question, the right answer's bar highlighted, and a table per player
     host.wait("!document.getElementById('report').hidden")
@@ -146,5 +147,6 @@ def test_a_whole_quiz_to_the_podium_the_report_and_the_words_to_practise(
     host.js("document.getElementById('play-again').click()")
     new_pin = host.wait(f"(t => t && t !== {pin!r} && t)(document.getElementById('host-pin').innerText)")
     host.wait("document.getElementById('game-status').innerText.startsWith('hosting · 3 questions · open')")
+    assert host.js("document.getElementById('pacing').offsetParent !== null"), "the new quiz's pacing buttons"
     assert host.js("document.getElementById('report').hidden") and host.js("document.getElementById('final').hidden")
     assert new_pin in host.text("notice")
