@@ -31,18 +31,22 @@ class IntegrationTimeout(Exception):
 async def within(invocation: Awaitable[Any], function_id: str, timeout_s: float) -> Any:
     """The invocation's result, or IntegrationTimeout once `timeout_s` passed; the invocation is never cancelled."""
     task = asyncio.ensure_future(invocation)
-    done, _ = await asyncio.wait((task,), timeout=timeout_s)
+    try:
+        done, _ = await asyncio.wait((task,), timeout=timeout_s)
+    except asyncio.CancelledError:  # the client went away: the invocation still runs to its end
+        task.add_done_callback(lambda t: _late(t, function_id, "after its client went away"))
+        raise
     if done:
         return task.result()
-    task.add_done_callback(lambda t: _late(t, function_id))
+    task.add_done_callback(lambda t: _late(t, function_id, "after the integration timeout"))
     raise IntegrationTimeout(function_id, timeout_s)
 
 
-def _late(task: asyncio.Future[Any], function_id: str) -> None:
+def _late(task: asyncio.Future[Any], function_id: str, when: str) -> None:
     if task.cancelled():
         return
     failure = task.exception()
     if failure is not None:
-        log.error("%s finished after the integration timeout, with an error: %s", function_id, failure)
+        log.error("%s finished %s, with an error: %s", function_id, when, failure)
     else:
-        log.info("%s finished after the integration timeout; its response was dropped, as API Gateway drops it", function_id)
+        log.info("%s finished %s; its response was dropped, as API Gateway drops it", function_id, when)

@@ -1,0 +1,50 @@
+"""API Gateway's integration timeout: the client is answered at the timeout, the invocation is never cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from local.emulator.integration import IntegrationTimeout, within
+
+
+async def _invocation(seconds: float, finished: list[str], result: str = "done") -> str:
+    await asyncio.sleep(seconds)
+    finished.append(result)
+    return result
+
+
+def test_a_reply_within_the_timeout_is_the_functions() -> None:
+    finished: list[str] = []
+    assert asyncio.run(within(_invocation(0.01, finished), "Fn", 1.0)) == "done"
+    assert finished == ["done"]
+
+
+def test_past_the_timeout_the_caller_hears_so_and_the_invocation_runs_to_its_end() -> None:
+    finished: list[str] = []
+
+    async def scenario() -> None:
+        with pytest.raises(IntegrationTimeout) as timed_out:
+            await within(_invocation(0.2, finished), "AnswerFn", 0.05)
+        assert timed_out.value.function_id == "AnswerFn" and "50 ms" in str(timed_out.value)
+        assert finished == []  # answered before the function returned...
+        await asyncio.sleep(0.3)
+        assert finished == ["done"]  # ...which it then did
+
+    asyncio.run(scenario())
+
+
+def test_a_caller_that_goes_away_does_not_cancel_the_invocation() -> None:
+    finished: list[str] = []
+
+    async def scenario() -> None:
+        waiting = asyncio.ensure_future(within(_invocation(0.1, finished), "Fn", 5.0))
+        await asyncio.sleep(0.02)
+        waiting.cancel()  # the HTTP client disconnected
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.sleep(0.2)
+        assert finished == ["done"]  # on Lambda the invocation runs whatever became of its caller
+
+    asyncio.run(scenario())
