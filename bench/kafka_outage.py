@@ -21,7 +21,6 @@ import importlib.util
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,9 +32,6 @@ import psycopg
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from local.stack import REPO, load_stack
-
-sys.path.insert(0, str(REPO / "layers/shared/python"))
-
 from quiz import db
 from quiz.auth import Principal, Role
 from quiz.quizzes.adapters.kafka import KafkaScorePublisher

@@ -31,10 +31,7 @@ from typing import Any
 
 import psycopg
 
-from local.stack import REPO, load_stack
-
-sys.path.insert(0, str(REPO / "layers/shared/python"))
-
+from local.stack import load_stack
 from quiz import db
 from quiz.auth import Principal, Role
 from quiz.leaderboard.domain import rank_key

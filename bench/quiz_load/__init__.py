@@ -6,12 +6,3 @@ adapters (seeding.py), so a 5,000-player run does not spend 5,000 argon2id hashe
 """
 
 from __future__ import annotations
-
-import sys
-
-from local.stack import REPO
-
-# The bench seeds accounts through the layer's auth adapters and mints tokens with its TokenService.
-_LAYER = str(REPO / "layers" / "shared" / "python")
-if _LAYER not in sys.path:
-    sys.path.append(_LAYER)

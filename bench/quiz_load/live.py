@@ -99,6 +99,9 @@ class Mailbox:
             if slot.done():
                 self._slots.pop(key, None)
                 slot.exception()  # retrieved: no "exception never retrieved" warning
+            elif self._slots.get(key) is slot:  # given up on: a late reply gets a slot of its own, nobody's
+                del self._slots[key]
+                slot.cancel()  # nor will the socket's close leave an exception nobody retrieves
 
 
 def _reply_key(frame: Frame) -> Hashable | None:
