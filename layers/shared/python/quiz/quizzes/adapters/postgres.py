@@ -409,8 +409,8 @@ class PostgresQuizStore:
 
     def seconds_to_deadline(self, quiz_id: str, position: int) -> float | None:
         """Seconds until the question's deadline on PostgreSQL's clock (≤ 0 when due); None when the
-        question is already closed, was never opened, or does not exist."""
-        with self._tx() as conn:
+        question is already closed, was never opened, or does not exist. One statement, one round trip."""
+        with self._autocommit() as conn:
             row = conn.execute(
                 "SELECT extract(epoch FROM deadline - clock_timestamp()) AS left FROM questions"
                 " WHERE quiz_id = %s AND position = %s AND closed_at IS NULL AND deadline IS NOT NULL",
