@@ -139,8 +139,8 @@ class PostgresQuizStore:
 
     @contextmanager
     def _autocommit(self) -> Iterator[psycopg.Connection[Row]]:
-        """Each statement its own transaction: no BEGIN and COMMIT round trips around it (the answer
-        path's read and its one writing statement)."""
+        """Each statement its own transaction: no BEGIN and COMMIT round trips around it (one-statement
+        reads, such as the close's players and answers, and the answer path's one writing statement)."""
         try:
             with self._pool.connection() as conn:
                 conn.row_factory = dict_row  # type: ignore[assignment]
@@ -157,7 +157,7 @@ class PostgresQuizStore:
     # ------------------------------------------------------------------ reading
 
     def now(self) -> datetime:
-        with self._tx() as conn:
+        with self._autocommit() as conn:
             row = conn.execute("SELECT clock_timestamp() AS now").fetchone()
         assert row
         return row["now"]  # type: ignore[no-any-return]
@@ -185,7 +185,7 @@ class PostgresQuizStore:
         return _quiz(row, rounds), row["now"]
 
     def list_hosted(self, host_id: str) -> list[Row]:
-        with self._tx() as conn:
+        with self._autocommit() as conn:
             rows = conn.execute(
                 "SELECT id AS quiz_id, title, status, locked, question_count, created_at,"
                 " (SELECT count(*) FROM participants p WHERE p.quiz_id = q.id AND p.status = 'active') AS player_count"
@@ -195,12 +195,12 @@ class PostgresQuizStore:
         return [{**r, "created_at": r["created_at"].isoformat()} for r in rows]
 
     def participant(self, quiz_id: str, user_id: str) -> Participant | None:
-        with self._tx() as conn:
+        with self._autocommit() as conn:
             row = conn.execute("SELECT * FROM participants WHERE quiz_id = %s AND user_id = %s", (quiz_id, user_id)).fetchone()
         return _participant(row) if row else None
 
     def participants(self, quiz_id: str) -> list[Participant]:
-        with self._tx() as conn:
+        with self._autocommit() as conn:
             rows = conn.execute(
                 # The ranking of quiz.leaderboard.domain.rank_key (the live board's order exactly): score, then
                 # who reached it first to the millisecond, then the user id backwards.
@@ -211,7 +211,7 @@ class PostgresQuizStore:
         return [_participant(r) for r in rows]
 
     def answers_for(self, quiz_id: str, position: int) -> dict[str, Row]:
-        with self._tx() as conn:
+        with self._autocommit() as conn:
             rows = conn.execute(
                 "SELECT user_id, correct, points, total_after, given FROM answers WHERE quiz_id = %s AND position = %s",
                 (quiz_id, position),
