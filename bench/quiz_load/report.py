@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.quiz_load.live import AnswerRecord
 from bench.quiz_load.scenario import ScenarioRun
+from local.emulator.websocket import ENDPOINT_TIMED_OUT
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -25,9 +26,6 @@ def percentile(values: Sequence[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1], 2)
-
-
-GATEWAY_TIMEOUT = "Endpoint request timed out"
 
 
 def _ms(t: float | None, since: float | None) -> float | None:
@@ -97,7 +95,7 @@ def summary(run: ScenarioRun) -> dict[str, Any]:
         "your_rank_frames_per_connection_per_s": round(frames["your_rank"] / per_conn_s, 3),
         "frames_by_type": dict(frames),
         # API Gateway's frame for a request not answered within the 29 s integration timeout (it still ran)
-        "gateway_timeouts": frames[GATEWAY_TIMEOUT],
+        "gateway_timeouts": frames[ENDPOINT_TIMED_OUT],
         "board_frames_per_s_during_quiz": round((frames["leaderboard"] + frames["your_rank"]) / max(run.window_s, 1e-9), 1),
         "fanout": run.fanout,
         "cpu_ms": cpu_figures(run),

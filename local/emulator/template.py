@@ -642,8 +642,8 @@ def _websocket_api(resources: Mapping[str, Any], resolver: Resolver, functions: 
     for lid, p in of_api("AWS::ApiGatewayV2::Route").items():
         key = str(p["RouteKey"])
         target = p.get("Target")
-        integration = _target_id(str(target)) if target else None
-        function_id = integrations.get(integration) if integration else None
+        integration = _target_id(str(target)) if target else ""  # "": no integration, API Gateway's default timeout
+        function_id = integrations.get(integration)
         if target and function_id is None:
             raise TemplateError(f"{lid}: Target {target!r} is not an AWS_PROXY integration of this API")
         authorizer = None
@@ -651,8 +651,14 @@ def _websocket_api(resources: Mapping[str, Any], resolver: Resolver, functions: 
             authorizer = authorizers.get(str(p.get("AuthorizerId")))
             if authorizer is None:
                 raise TemplateError(f"{lid}: AuthorizerId {p.get('AuthorizerId')!r} is not a REQUEST authorizer of this API")
-        timeout_s = timeouts.get(integration, WS_INTEGRATION_TIMEOUT_MS / 1000) if integration else WS_INTEGRATION_TIMEOUT_MS / 1000
-        routes[key] = WebSocketRoute(key, function_id, authorizer, two_way=lid in route_responses, logical_id=lid, timeout_s=timeout_s)
+        routes[key] = WebSocketRoute(
+            key,
+            function_id,
+            authorizer,
+            two_way=lid in route_responses,
+            logical_id=lid,
+            timeout_s=timeouts.get(integration, WS_INTEGRATION_TIMEOUT_MS / 1000),
+        )
 
     stage = "$default"
     for p in of_api("AWS::ApiGatewayV2::Stage").values():

@@ -33,6 +33,9 @@ from local.emulator.runtime import FunctionError, InvocationError
 from local.emulator.settings import WebSocketLimits
 from local.emulator.template import WebSocketApi, WebSocketAuthorizer, WebSocketRoute
 
+# API Gateway's message to a client whose route did not answer within its integration timeout.
+ENDPOINT_TIMED_OUT = "Endpoint request timed out"
+
 log = logging.getLogger("emulator.websocket")
 
 AsyncInvoke = Callable[[str, Any], Awaitable[Any]]
@@ -555,9 +558,7 @@ class WebSocketGateway:
         except IntegrationTimeout as exc:
             log.warning("route %s: %s", route.route_key, exc)
             request_id = event["requestContext"]["requestId"]
-            live.send_data(
-                json.dumps({"message": "Endpoint request timed out", "connectionId": live.connection_id, "requestId": request_id})
-            )
+            live.send_data(json.dumps({"message": ENDPOINT_TIMED_OUT, "connectionId": live.connection_id, "requestId": request_id}))
             return
         except InvocationError as exc:
             log.error("route %s -> %s failed: %s", route.route_key, route.function_id, exc)
