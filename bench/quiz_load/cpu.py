@@ -2,7 +2,7 @@
 
 Components: the emulator process itself, its workers by function (`fn:answers`, `fn:ws_connect`, ...),
 PostgreSQL, Redis, the Kafka broker, ZooKeeper, this load generator, the fan-out ceiling's bare
-`websockets` server, and `other` (everything else the
+`websockets` server, the fan-out probe's sender (the product's delivery adapter), and `other` (everything else the
 machine ran: a test suite beside the benchmark shows up there, which is how a reader knows a figure was
 disturbed). Seconds of CPU, so a phase's figure divided by its answers is CPU milliseconds per answer.
 A process that exits within a phase loses its last seconds (workers rarely do).
@@ -78,6 +78,8 @@ class CpuMeter:
             kind = "load generator"
         elif "bench.quiz_load.ceiling_server" in command:
             kind = "bare server"
+        elif "bench.quiz_load.fanout_sender" in command:
+            kind = "fan-out sender"
         elif comm.startswith("postgres"):
             kind = "postgres"
         elif comm.startswith("redis"):

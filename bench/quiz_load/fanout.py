@@ -5,8 +5,10 @@
   of them with `websockets.broadcast`, as fast as the sockets drain. What this machine, this client and
   this library can deliver at best.
 * **product** — the same M frames to the quiz's N connections through the emulator's management API
-  batch extension (`POST /@connections`, one call per frame carrying every connection id, as the
-  leaderboard adapter pushes a tick; `CALLS_IN_FLIGHT` calls at a time), with the product otherwise idle.
+  batch extension (`POST /@connections`, one call per frame carrying every connection id), posted by
+  the product's own delivery adapter (`ManagementApiDelivery`, as a leaderboard tick pushes) in a
+  process of its own (`fanout_sender`, as the leaderboard function is one), `CALLS_IN_FLIGHT` calls at
+  a time, with the product otherwise idle.
 
 Both are read by the same client code (`LiveConnection`, which parses every frame as it would a
 leaderboard), and both report frames delivered per second, from the first send to the last frame
@@ -33,7 +35,6 @@ from bench.quiz_load.cpu import CpuMeter
 from bench.quiz_load.live import LiveConnection
 from local.product import free_port
 
-MAX_IDS_PER_CALL = 10_000  # the batch extension's limit (local/emulator/management.py)
 FRAMES_IN_ALL = 40_000  # enough frames for a figure that is not just start-up; at most 200 per socket (the
 MAX_FRAMES_EACH = 200  # emulator closes a socket with more than 1,024 frames waiting for it)
 # Calls to the management API in flight at once: a few, as a few leaderboard containers would make (each
@@ -160,24 +161,39 @@ async def product_fanout(
     calls_in_flight: int = CALLS_IN_FLIGHT,
     meter: CpuMeter | None = None,
 ) -> dict[str, Any]:
-    """Frames/s the emulator's delivery path (batch extension of @connections) gets to the quiz's sockets."""
+    """Frames/s the emulator's delivery path (batch extension of @connections) gets to the quiz's sockets,
+    posted by the product's delivery adapter from a process of its own (`fanout_sender`)."""
     by_id = await connection_ids(conns, timeout=30)
     ids = list(by_id)
     if not ids:
         return {"error": "no connection answered ping"}
+    endpoint = str(http.base_url).rstrip("/")
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.quiz_load.fanout_sender", "--endpoint", endpoint, "--frames", str(frames),
+        "--senders", str(calls_in_flight), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert sender.stdin is not None and sender.stdout is not None
+    stdin, stdout = sender.stdin, sender.stdout
+    try:
+        stdin.write(json.dumps(ids).encode() + b"\n")
+        await stdin.drain()
+        if (await asyncio.wait_for(stdout.readline(), 30)).strip() != b"ready":
+            return {"error": "the fan-out sender did not start"}
 
-    gate = asyncio.Semaphore(calls_in_flight)
+        async def go() -> None:
+            stdin.write(b"go\n")
+            await stdin.drain()
 
-    async def post(seq: int, chunk: list[str]) -> None:
-        body = json.dumps({"connectionIds": chunk, "data": probe_frame(seq, len(ids))}).encode()
-        async with gate:
-            reply = await http.post("/@connections", content=body, headers={"content-type": "application/json"}, timeout=60)
-        reply.raise_for_status()
-
-    async def push() -> None:
-        chunks = [ids[i : i + MAX_IDS_PER_CALL] for i in range(0, len(ids), MAX_IDS_PER_CALL)]
-        await asyncio.gather(*(post(seq, chunk) for seq in range(frames) for chunk in chunks))
-
-    result = await _delivery(list(by_id.values()), frames, push, timeout, meter)
+        result = await _delivery(list(by_id.values()), frames, go, timeout, meter)
+        done = json.loads(await asyncio.wait_for(stdout.readline(), timeout) or b"{}")
+        result["send_s"] = done.get("sent_s")
+        result["gone"] = done.get("gone")
+        stdin.close()  # the sender exits (it stayed until now so that the meter counted it)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sender.wait(), 10)
+    finally:
+        if sender.returncode is None:
+            sender.kill()
+        await sender.wait()
     result["connections_in_quiz"] = len(conns)
     return result

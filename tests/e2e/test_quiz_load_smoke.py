@@ -49,6 +49,8 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
         fan = figures["fanout"][probe]
         assert fan["received"] == fan["expected"] == 5 * 5, probe
         assert "machine" in fan["cpu_us_per_frame"], "CPU per frame delivered, read from /proc, beside the rate"
+    sent = figures["fanout"]["product"]
+    assert (sent["gone"], sent["send_s"] is not None) == (0, True), "the product's adapter, in a process of its own, posted every frame"
 
     paths = write_results(runs, document, tmp_path)
     written = json.loads(paths["json"].read_text())
