@@ -1,16 +1,17 @@
 """How long does one leaderboard batch take as the room grows? (fan-out excluded, reported separately)
 
-    python -m bench.leaderboard_batch [--players 10 1000 10000 100000] [--batches 30] [--events 50]
+    python -m bench.leaderboard_batch [--players 10 1000 10000 100000] [--batches 200] [--events 10 50]
 
 For each room size N: a board of N players in the real Redis (db 1, the tests'), N connections in the
-real connection registry, then `--batches` batches of `--events` score events for random players of
-that room through the real `LeaderboardService.apply_batch` (Redis Lua, PostgreSQL standings in the
+real connection registry, then, for each batch size E of `--events`, `--batches` batches of E score
+events for E distinct random players of that room (as one question's answers are; a room smaller than
+E repeats players, so its batch has less to do) through the real `LeaderboardService.apply_batch` (Redis Lua, PostgreSQL standings in the
 test database, the real `Broadcaster` with its connection list) with a delivery that only counts what
 it would send, and pacing's sleep recorded instead of slept. So the figure is the batch's own work; what
 delivery then costs is the emulator's (bench.quiz_load measures it on real sockets).
 
-Prints a table and writes bench/results/leaderboard_batch-<timestamp>.{json,png}. Everything it made
-(board keys, registry entries, standings rows) is deleted at the end.
+Prints a table and writes bench/results/leaderboard_batch-<timestamp>.{json,png} (`--results`: elsewhere).
+Everything it made (board keys, registry entries, standings rows) is deleted at the end.
 """
 
 from __future__ import annotations
@@ -67,9 +68,11 @@ class RoomResult:
     players: int
     batches: int
     events_per_batch: int
+    distinct_players_per_batch: float
     p50_ms: float
     p90_ms: float
     max_ms: float
+    first_ms: float  # the room's first batch in this container reads its connection list once: usually the max
     frames_per_batch: float
     seed_s: float
 
@@ -104,7 +107,8 @@ def seed(r: redis.Redis, board: RedisLeaderboard, registry: RedisQuizConnections
     return users
 
 
-def run_room(r: redis.Redis, database_url: str, players: int, batches: int, events: int) -> RoomResult:
+def run_room(r: redis.Redis, database_url: str, players: int, batches: int, sizes: list[int]) -> list[RoomResult]:
+    """One room of `players`, seeded once; `batches` timed batches of each size in `sizes`."""
     quiz_id = f"BENCH{uuid.uuid4().hex[:6].upper()}"
     board = RedisLeaderboard(r)
     registry = RedisQuizConnections(r)
@@ -116,47 +120,68 @@ def run_room(r: redis.Redis, database_url: str, players: int, batches: int, even
     users = seed(r, board, registry, quiz_id, players)
     seed_s = time.perf_counter() - started
     versions = dict.fromkeys(users, 1)
-    durations = []
+    results = []
     try:
-        for _ in tqdm(range(batches), desc=f"{players:>7} players", unit="batch", leave=False):
-            batch = []
-            for u in random.choices(users, k=events):  # with replacement: a small room repeats players, as a real one would
-                versions[u] += 1
-                batch.append(
-                    ScoreEvent(uuid.uuid4().hex, quiz_id, u, "P", random.randrange(0, 10_000), versions[u], int(time.time() * 1000), False)
+        for events in sizes:
+            durations, distinct = [], []
+            frames_before = delivery.frames
+            for _ in tqdm(range(batches), desc=f"{players:>7} players, {events} a batch", unit="batch", leave=False):
+                # Distinct players, as one question's answers are; a room smaller than the batch repeats them.
+                chosen = random.sample(users, k=events) if events <= players else random.choices(users, k=events)
+                distinct.append(len(set(chosen)))
+                batch = []
+                for u in chosen:
+                    versions[u] += 1
+                    batch.append(
+                        ScoreEvent(
+                            uuid.uuid4().hex, quiz_id, u, "P", random.randrange(0, 10_000), versions[u], int(time.time() * 1000), False
+                        )
+                    )
+                t0 = time.perf_counter()
+                service.apply_batch(batch)
+                durations.append((time.perf_counter() - t0) * 1000)
+            ordered = sorted(durations)
+            results.append(
+                RoomResult(
+                    players=players,
+                    batches=batches,
+                    events_per_batch=events,
+                    distinct_players_per_batch=round(statistics.mean(distinct), 1),
+                    p50_ms=round(statistics.median(ordered), 2),
+                    p90_ms=round(ordered[max(0, int(len(ordered) * 0.9) - 1)], 2),
+                    max_ms=round(ordered[-1], 2),
+                    first_ms=round(durations[0], 2),
+                    frames_per_batch=round((delivery.frames - frames_before) / batches, 1),
+                    seed_s=round(seed_s, 2),
                 )
-            t0 = time.perf_counter()
-            service.apply_batch(batch)
-            durations.append((time.perf_counter() - t0) * 1000)
+            )
     finally:
         r.delete(*RedisLeaderboard.keys(quiz_id).values(), registry.quiz_key(quiz_id), registry.version_key(quiz_id))
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute("DELETE FROM leaderboard_standings WHERE quiz_id = %s", (quiz_id,))
-    ordered = sorted(durations)
-    return RoomResult(
-        players=players,
-        batches=batches,
-        events_per_batch=events,
-        p50_ms=round(statistics.median(ordered), 2),
-        p90_ms=round(ordered[max(0, int(len(ordered) * 0.9) - 1)], 2),
-        max_ms=round(ordered[-1], 2),
-        frames_per_batch=round(delivery.frames / batches, 1),
-        seed_s=round(seed_s, 2),
-    )
+    return results
+
+
+def ratios(results: list[RoomResult]) -> dict[str, float | None]:
+    """Per batch size: p50 in the largest room / p50 in the smallest."""
+    out: dict[str, float | None] = {}
+    for events in dict.fromkeys(x.events_per_batch for x in results):
+        rows = sorted((x for x in results if x.events_per_batch == events), key=lambda x: x.players)
+        out[str(events)] = round(rows[-1].p50_ms / rows[0].p50_ms, 2) if rows[0].p50_ms else None
+    return out
 
 
 def write(results: list[RoomResult], args: argparse.Namespace, load_before: str, load_after: str) -> dict[str, Path]:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.results.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = RESULTS / f"leaderboard_batch-{stamp}"
-    smallest, largest = results[0], results[-1]
+    base = args.results / f"leaderboard_batch-{stamp}"
     doc = {
         "tool": "bench.leaderboard_batch",
         "when": stamp,
         "parameters": {"players": args.players, "batches": args.batches, "events": args.events},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_before": load_before, "load_after": load_after},
         "rooms": [asdict(x) for x in results],
-        "p50_ratio_largest_to_smallest": round(largest.p50_ms / smallest.p50_ms, 2) if smallest.p50_ms else None,
+        "p50_ratio_largest_to_smallest": ratios(results),  # per batch size
     }
     paths = {"json": base.with_suffix(".json"), "png": base.with_suffix(".png")}
     paths["json"].write_text(json.dumps(doc, indent=2))
@@ -166,14 +191,18 @@ def write(results: list[RoomResult], args: argparse.Namespace, load_before: str,
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    xs = [x.players for x in results]
-    ax.plot(xs, [x.p50_ms for x in results], marker="o", label="p50")
-    ax.plot(xs, [x.max_ms for x in results], marker="x", linestyle="--", label="max")
+    for events in args.events:
+        rows = [x for x in results if x.events_per_batch == events]
+        xs = [x.players for x in rows]
+        line = ax.plot(xs, [x.p50_ms for x in rows], marker="o", label=f"{events} answers a batch: p50")
+        ax.plot(xs, [x.p90_ms for x in rows], marker="x", linestyle="--", color=line[0].get_color(), alpha=0.5, label="p90")
     ax.set_xscale("log")
     ax.set_ylim(bottom=0)
     ax.set_xlabel("players in the quiz")
-    ax.set_ylabel(f"one batch of {args.events} answers (ms)")
-    ax.set_title(f"Leaderboard batch, fan-out excluded (load {load_before})")
+    ax.set_ylabel("one batch (ms)")
+    ax.set_title(f"Leaderboard batch, fan-out excluded (load {load_before})", fontsize=10)
+    ax.text(0.02, 0.02, "not drawn: a room's first batch, which reads its connection list (max, first ms in the table)",
+            transform=ax.transAxes, fontsize=7, alpha=0.7)  # fmt: skip
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -185,9 +214,17 @@ def write(results: list[RoomResult], args: argparse.Namespace, load_before: str,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.leaderboard_batch", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--players", type=int, nargs="+", default=[10, 1_000, 10_000, 100_000])
-    parser.add_argument("--batches", type=int, default=30)
-    parser.add_argument("--events", type=int, default=50, help="score events per batch")
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=200,
+        help="timed batches of each size in each room (default: 200; a p50 of a few ms over 30 moved by 1.5x between runs)",
+    )
+    parser.add_argument(
+        "--events", type=int, nargs="+", default=[10, 50], help="score events per batch; one series per value (default: 10 50)"
+    )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="directory of the result files (default: bench/results)")
     args = parser.parse_args(argv)
     if max(args.players) > 1_000_000 or args.batches > 1_000:
         parser.error("at most 1,000,000 players and 1,000 batches: this is a bounded benchmark")
@@ -196,19 +233,22 @@ def main(argv: list[str] | None = None) -> int:
     r = redis.Redis.from_url(stack.redis.url(1))
     database_url = stack.postgres.url(stack.postgres.test_database)
     load_before = load_average()
-    results = [run_room(r, database_url, n, args.batches, args.events) for n in sorted(args.players)]
+    results = [x for n in sorted(args.players) for x in run_room(r, database_url, n, args.batches, args.events)]
     load_after = load_average()
     paths = write(results, args, load_before, load_after)
-    print(f"{'players':>8} {'p50 ms':>8} {'p90 ms':>8} {'max ms':>8} {'frames/batch':>13} {'seed s':>7}")
-    for x in results:
-        print(f"{x.players:>8} {x.p50_ms:>8.1f} {x.p90_ms:>8.1f} {x.max_ms:>8.1f} {x.frames_per_batch:>13.1f} {x.seed_s:>7.1f}")
-    print(f"p50 at {results[-1].players} players / p50 at {results[0].players}: {results[-1].p50_ms / results[0].p50_ms:.2f}x")
-    comparable = [x for x in results if x.players >= args.events]
-    if len(comparable) > 1:
-        # a room smaller than the batch has fewer distinct players per batch, so less to do
+    print(
+        f"{'players':>8} {'events':>7} {'distinct':>9} {'p50 ms':>8} {'p90 ms':>8} {'max ms':>8} {'first ms':>9} {'frames/batch':>13} {'seed s':>7}"
+    )
+    for x in sorted(results, key=lambda x: (x.events_per_batch, x.players)):
         print(
-            f"p50 at {comparable[-1].players} / p50 at {comparable[0].players} (rooms ≥ one batch): {comparable[-1].p50_ms / comparable[0].p50_ms:.2f}x"
+            f"{x.players:>8} {x.events_per_batch:>7} {x.distinct_players_per_batch:>9.1f} {x.p50_ms:>8.1f} {x.p90_ms:>8.1f} {x.max_ms:>8.1f}"
+            f" {x.first_ms:>9.1f} {x.frames_per_batch:>13.1f} {x.seed_s:>7.1f}"
         )
+    smallest, largest = min(args.players), max(args.players)
+    for events, ratio in ratios(results).items():
+        # a room smaller than the batch has fewer distinct players per batch, so less to do
+        caveat = f" (the {smallest}-player room repeats players in a batch)" if smallest < int(events) else ""
+        print(f"batches of {events}: p50 at {largest} players / p50 at {smallest}: {ratio}x{caveat}")
     print(f"load average before {load_before}, after {load_after}")
     print(f"wrote {paths['json']} and {paths['png']}")
     return 0
