@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 
@@ -37,17 +39,29 @@ def open_sockets(emu: RunningEmulator, stack: ExitStack, n: int) -> list[tuple[s
 
 
 class CountingClient:
-    """boto3's client, counting PostToConnection calls."""
+    """boto3's client, counting PostToConnection calls and how many were in flight at once (each held
+    `latency_s` first, as a round trip to AWS would)."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, latency_s: float = 0.0) -> None:
         self.calls = 0
+        self.in_flight = self.most_in_flight = 0
+        self._latency_s = latency_s
+        self._lock = threading.Lock()
         self._client = boto3.client(
             "apigatewaymanagementapi", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
         )
 
     def post_to_connection(self, **kw: object) -> object:
-        self.calls += 1
-        return self._client.post_to_connection(**kw)
+        with self._lock:
+            self.calls += 1
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(self._latency_s)
+            return self._client.post_to_connection(**kw)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
 
 @pytest.mark.parametrize("batch", [True, False], ids=["batch-extension", "post-to-connection"])
@@ -70,6 +84,23 @@ def test_one_frame_to_many_and_own_frames_to_each(emu: RunningEmulator, batch: b
             assert json.loads(ws.recv(timeout=10)) == {"type": "your_rank", "rank": i}
     assert (delivery._batch_extension() != {}) is batch
     assert client.calls == (0 if batch else 5 + 4), "the batch extension replaces one call per connection"
+
+
+def test_on_aws_a_tick_posts_every_players_frame_in_one_parallel_round(emu: RunningEmulator) -> None:
+    """Without the batch extension, each player's own frame and the board go out together on the pool,
+    not one round trip after another."""
+    client = CountingClient(emu.url + "/dev", latency_s=0.3)
+    delivery = ManagementApiDelivery(emu.url + "/dev", client=client)
+    delivery._batch, _ = {}, delivery._probed.set()
+    with ExitStack() as stack:
+        sockets = open_sockets(emu, stack, 4)
+        ids = [cid for cid, _ in sockets]
+        personal = [([cid], json.dumps({"type": "your_rank", "rank": i}).encode()) for i, cid in enumerate(ids)]
+        assert delivery.send_many([*personal, (ids, b'{"type":"leaderboard","seq":2}')]) == []
+        for i, (_, ws) in enumerate(sockets):
+            assert {json.loads(ws.recv(timeout=10))["type"] for _ in range(2)} == {"your_rank", "leaderboard"}, i
+    assert client.calls == 8
+    assert client.most_in_flight == 8, "all of the tick's posts were in flight at once"
 
 
 class RecordingShards:

@@ -71,7 +71,11 @@ def test_many_quizzes_one_delivery_and_the_room_is_read_only_when_it_changed(reg
     reached = broadcaster.deliver([tick(a, 1, {"ana": {"type": "your_rank", "rank": 1}}), tick(b, 1)])
     assert reached == {a: 2, b: 1}
     assert len(delivery.calls) == 1, "both quizzes' frames in one delivery"
-    assert [f["type"] for f in delivery.received(ana)] == ["leaderboard", "your_rank"]
+    assert [f["type"] for f in delivery.received(ana)] == ["your_rank", "leaderboard"], "a player's own frame first"
+    (call,) = delivery.calls
+    assert [json.loads(data)["type"] for _, data in call] == ["your_rank", "leaderboard", "leaderboard"], (
+        "every personal frame of the tick before any quiz's board"
+    )
     assert [f["type"] for f in delivery.received(ben)] == ["leaderboard"]
     assert [f["quiz_id"] for f in delivery.received(cy)] == [b]
     reads = registry.full_reads

@@ -22,12 +22,19 @@ def score(user: str, total: int, version: int, *, at: int = 0, quiz: str = QUIZ,
 
 
 class Leaderboard:
+    """The service on fakes, with a clock of its own that only its sleeps (and a test) move."""
+
     def __init__(self, pacing: Pacing | None = None) -> None:
         self.board, self.standings, self.notifier, self.ticker = FakeBoard(), FakeStandings(), FakeNotifier(), FakeTicker()
         self.slept: list[float] = []
+        self.now = T0 / 1000
         self.service = LeaderboardService(
-            self.board, self.standings, self.notifier, ticker=self.ticker, pacing=pacing, sleep=self.slept.append
+            self.board, self.standings, self.notifier, ticker=self.ticker, pacing=pacing, sleep=self._sleep, clock=lambda: self.now
         )
+
+    def _sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
     def apply(self, *records: BoardRecord) -> Any:
         return self.service.apply_batch(list(records))
@@ -90,7 +97,7 @@ def test_a_lost_board_is_rebuilt_from_the_committed_totals_before_the_batch(lb: 
 
 
 def test_a_board_frame_that_comes_too_soon_is_held_and_sent_when_its_tick_comes_back() -> None:
-    lb = Leaderboard(Pacing(min_interval_ms=60_000, fanout_frames_per_s=5_000, max_wait_ms=100))
+    lb = Leaderboard(Pacing(min_interval_ms=1_000, fanout_frames_per_s=5_000, max_wait_ms=100))
     lb.apply(score("ana", 100, 2))
     second = lb.apply(score("ana", 200, 3))
 
@@ -98,10 +105,29 @@ def test_a_board_frame_that_comes_too_soon_is_held_and_sent_when_its_tick_comes_
     assert lb.notifier.frames_of("ana", "your_rank")[-1]["score"] == 200
     assert lb.ticker.ticked == [QUIZ]
 
+    lb.now += 0.95  # the tick comes back 50 ms before the frame is due
     lb.apply(BoardTick(QUIZ))
 
     assert [b["top"][0]["score"] for b in lb.notifier.boards()] == [100, 200]  # the last change is never left unsent
-    assert lb.slept and lb.slept[-1] <= 60  # waited out the rest of the interval first
+    assert lb.slept == [pytest.approx(0.05)]  # waited out the rest of the interval first
+
+
+def test_a_tick_back_long_before_its_frame_is_due_waits_max_wait_at_most_then_is_held_again() -> None:
+    """The partition's next batch (other players' answers) waits behind this one: a 1 s interval's tick
+    must not keep it waiting for most of that second."""
+    lb = Leaderboard(Pacing(min_interval_ms=1_000, fanout_frames_per_s=5_000, max_wait_ms=100))
+    lb.apply(score("ana", 100, 2))
+    lb.apply(score("ana", 200, 3))
+    lb.now += 0.02
+
+    early = lb.apply(BoardTick(QUIZ))
+
+    assert lb.slept == [pytest.approx(0.1)] and early.held == 1
+    assert len(lb.notifier.boards()) == 1 and lb.ticker.ticked == [QUIZ, QUIZ], "still owed, with a new tick on its way"
+
+    lb.now += 0.9
+    lb.apply(BoardTick(QUIZ))
+    assert [b["top"][0]["score"] for b in lb.notifier.boards()] == [100, 200]
 
 
 def test_a_short_wait_is_waited_out_in_the_same_invocation() -> None:

@@ -10,8 +10,10 @@ The board frame (top N, to every connection) is paced per quiz: at most one per 
 growing with the room so that its frames per second stay within what delivery carries. A tick that comes
 too soon either waits for the rest of the interval (when that is short: `max_wait_ms`) and pushes, or
 holds the frame back and puts a board tick on the quiz's partition; when the tick comes back and the
-frame is still owed, it goes out (waiting for the rest of the interval if it must). So the last change
-is never left unsent, and a large room's board does not hold up its players' own frames.
+frame is still owed, it goes out, after waiting for the rest of the interval if that is short, or else
+after waiting `max_wait_ms` it is held again with a new tick. No batch waits longer than `max_wait_ms`:
+the partition's next batch (other players' answers) waits behind it. So the last change is never left
+unsent, and a large room's board does not hold up its players' own frames.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class LeaderboardService:
         top_n: int = TOP_N,
         pacing: Pacing | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.board = board
         self._standings = standings
@@ -91,6 +94,7 @@ class LeaderboardService:
         self._top_n = top_n
         self._pacing = pacing or Pacing()
         self._sleep = sleep
+        self._clock = clock
 
     def ensure(self, quiz_ids: Iterable[str]) -> list[str]:
         """Rebuild from PostgreSQL any board Redis lost (flushed, restarted empty, expired). Returns those rebuilt."""
@@ -134,18 +138,19 @@ class LeaderboardService:
     def _push(self, quiz_ids: list[str], moved: dict[str, list[str]], closed: set[str], ticked: set[str]) -> tuple[int, int, int, int]:
         """Returns (frames sent, ms waited, quizzes whose board frame was held back, when the players who
         answered had their frames, in epoch ms)."""
-        now_ms = int(time.time() * 1000)
+        now_ms = self._now_ms()
         paces = self.board.pace_state(quiz_ids)
         board_now, board_later, hold = [], {}, []
         for q in quiz_ids:
             pace = paces[q]
-            if q in ticked and not moved[q] and q not in closed and not pace.held:
-                continue  # a tick whose frame a later tick already sent
+            only_tick = q in ticked and not moved[q] and q not in closed
+            if only_tick and not pace.held:
+                continue  # a tick whose frame a later batch already sent
             wait = wait_before_push_ms(pace.last_push_ms, self._pacing.interval_ms(pace.audience), now_ms)
             if wait == 0 or q in closed:
                 board_now.append(q)
-            elif wait <= self._pacing.max_wait_ms or (q in ticked and not moved[q]):
-                board_later[q] = wait  # short, or nothing else is coming for this quiz: wait here
+            elif wait <= self._pacing.max_wait_ms or only_tick:
+                board_later[q] = wait  # short, or nothing else came for this quiz: wait here (max_wait_ms at most)
             else:
                 hold.append(q)
         wanted = [q for q in quiz_ids if q in board_now or q in board_later or moved[q] or q in closed]
@@ -155,18 +160,25 @@ class LeaderboardService:
         # Players who answered hear where they stand at once; boards that are due go with them.
         first = [self._quiz_push(views[q], q in board_now, q in closed, server_time) for q in wanted]
         sent = self._deliver([p for p in first if p.board is not None or p.personal], board_now)
-        pushed_ms = int(time.time() * 1000)
+        pushed_ms = self._now_ms()
+        waited = 0
+        if board_later:
+            # Never longer than max_wait_ms: a tick that came back long before its frame is due waits that
+            # long and is held again (a new tick), rather than keeping the partition's next batch waiting.
+            waited = min(max(board_later.values()), self._pacing.max_wait_ms)
+            self._sleep(waited / 1000)
+            due = [q for q, wait in board_later.items() if wait <= waited]
+            hold.extend(q for q in board_later if q not in due)
+            server_time = datetime.now(UTC).isoformat(timespec="milliseconds")
+            sent += self._deliver([QuizPush(q, leaderboard_frame(views[q], server_time), {}) for q in due], due)
         if hold:
             need_tick = self.board.hold(hold, tick_ttl_ms=2 * max(self._pacing.interval_ms(paces[q].audience) for q in hold) + 1_000)
             if need_tick and self._ticker is not None:
                 self._ticker.tick(need_tick)
-        waited = 0
-        if board_later:
-            waited = max(board_later.values())
-            self._sleep(waited / 1000)
-            server_time = datetime.now(UTC).isoformat(timespec="milliseconds")
-            sent += self._deliver([QuizPush(q, leaderboard_frame(views[q], server_time), {}) for q in board_later], list(board_later))
         return sent, waited, len(hold), pushed_ms
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
 
     def _quiz_push(self, view: BoardView, with_board: bool, closed: bool, server_time: str) -> QuizPush:
         quiz_id = view.quiz_id
@@ -182,7 +194,7 @@ class LeaderboardService:
     def _deliver(self, pushes: list[QuizPush], boards: list[str]) -> int:
         if not pushes:
             return 0
-        started_ms = int(time.time() * 1000)
+        started_ms = self._now_ms()
         audiences = self._notifier.deliver(pushes)
         # The pace runs from the start of one board push to the start of the next: the time a push itself
         # takes counts toward the interval instead of being added to it.

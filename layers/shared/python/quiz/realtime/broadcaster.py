@@ -88,12 +88,13 @@ class Broadcaster:
 
     def _deliver(self, pushes: Sequence[QuizPush]) -> dict[str, int]:
         rooms = self._rooms([p.quiz_id for p in pushes])
-        messages: list[Message] = []
+        # Every personal frame before any board frame: the players who answered are waiting for their own
+        # score, and in a room of thousands a board frame is thousands of writes (and as many reads by
+        # the clients) that would go first.
+        messages: list[Message] = [m for push in pushes for m in rooms[push.quiz_id].personal(push.personal)]
         for push in pushes:
-            room = rooms[push.quiz_id]
             if push.board is not None:
-                messages.append((room.connection_ids, encode(push.board)))
-            messages.extend(room.personal(push.personal))
+                messages.append((rooms[push.quiz_id].connection_ids, encode(push.board)))
         gone = set(self._delivery.send_many(messages))
         by_quiz: dict[str, list[str]] = defaultdict(list)
         for cid in gone:

@@ -147,11 +147,14 @@ class ManagementApiDelivery:
             log.warning("push to %s failed: %s", connection_id, type(exc).__name__)
             return True
 
-    def _one_by_one(self, connection_ids: list[str], data: bytes) -> list[str]:
-        if len(connection_ids) == 1:
-            return [] if self._post(connection_ids[0], data) else list(connection_ids)
-        delivered = self._pool.map(lambda cid: self._post(cid, data), connection_ids)
-        return [cid for cid, ok in zip(connection_ids, delivered, strict=True) if not ok]
+    def _one_by_one(self, posts: list[tuple[str, bytes]]) -> list[str]:
+        """PostToConnection for each (connection, frame), in parallel on the pool (started in this
+        order); returns the connections that are gone."""
+        if len(posts) == 1:
+            ((cid, data),) = posts
+            return [] if self._post(cid, data) else [cid]
+        delivered = self._pool.map(lambda post: self._post(*post), posts)
+        return [cid for (cid, _), ok in zip(posts, delivered, strict=True) if not ok]
 
     def send(self, connection_ids: list[str], data: bytes) -> list[str]:
         if not connection_ids:
@@ -165,15 +168,15 @@ class ManagementApiDelivery:
         ext = self._batch_extension()
         gone: list[str] = []
         if not ext:
-            for ids, data in messages:
-                gone.extend(self._one_by_one(self._shard(ids, data), data))
-            return gone
+            # One parallel round for the whole tick: each player's own frame and this invocation's shard of
+            # every board (a frame per player one after another cost a round trip each).
+            return self._one_by_one([(cid, data) for ids, data in messages for cid in self._shard(ids, data)])
         limit = int(ext.get("maxConnectionIds", 1000))
         grouped = "batch-post-messages" in ext.get("extensions", [])
         for chunk in _chunks(messages, limit, grouped):
             lost = self._post_batch(chunk)
             if lost is None:  # that call failed as a whole: deliver its part one by one
-                lost = [cid for ids, data in chunk for cid in self._one_by_one(ids, data)]
+                lost = self._one_by_one([(cid, data) for ids, data in chunk for cid in ids])
             gone.extend(lost)
         return gone
 
