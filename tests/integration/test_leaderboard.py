@@ -60,7 +60,10 @@ def test_replayed_and_reordered_batches_leave_scores_equal_to_postgres(world: di
     frames_before = len(world["push"].boards)
     again = board.apply_batch(list(score_events(kafka_event(events))))
     assert again.applied == 0, "a replay changes nothing"
-    # ...but still pushes the board once: the first attempt may have died before its push
+    # ...but still owes the board once, since the first attempt may have died before its push: held
+    # (it came within the pace's interval), and pushed when its tick comes back
+    assert again.held == 1 and world["ticker"].ticks == [quiz_id]
+    board.apply_batch(list(board_records(kafka_event([board_tick(quiz_id)]))))
     assert len(world["push"].boards) == frames_before + 1
     assert world["push"].boards[-1]["top"] == world["push"].boards[-2]["top"]
     board.apply_batch(list(score_events(kafka_event(list(reversed(events))))))
@@ -133,11 +136,12 @@ def test_ranks_ties_and_gaps(world: dict[str, Any], database_url: str) -> None:
     before = len(world["captured"].events)
     quizzes.answer(players[3], quiz_id, 2, "modern", "d2")
     board.apply_batch(list(score_events(kafka_event(world["captured"].events[before:]))))
-    assert push.boards[-1]["seq"] == seq + 1
     dee, ben = str(players[3].user_id), str(players[1].user_id)
     assert set(push.personal[-1]) == {dee}
     ranked = board.board.ranked(quiz_id)
     assert push.personal[-1][dee]["rank"] == 3 and push.personal[-1][dee]["gap_to_next"] == ranked[1].score - ranked[2].score + 1
+    board.apply_batch(list(board_records(kafka_event([board_tick(quiz_id)]))))  # the board, held for the pace
+    assert push.boards[-1]["seq"] == seq + 1
 
     # the question closes: its marker comes behind its scores, and then everyone learns their rank,
     # Ben too, whom Dee passed without Ben answering anything
@@ -218,16 +222,23 @@ def test_frames_of_one_quiz_are_paced_and_the_last_change_is_still_pushed(world:
     board.apply_batch(list(score_events(kafka_event(events))))
     assert sleep.waits == [], "the first frame of a quiz goes at once"
 
-    # the next tick comes right away: it waits out the rest of the 100 ms interval, then pushes anyway
+    # the next answer comes right away: its batch does not wait (the partition's next answers would wait
+    # behind it); the player hears their score, and the board is held with a tick on its way
     quizzes: QuizService = world["quizzes"]
     before = len(events)
     quizzes.answer(players[3], quiz_id, 2, "modern", "d2")
     boards_before = len(world["push"].boards)
     outcome = board.apply_batch(list(score_events(kafka_event(events[before:]))))
+    assert (sleep.waits, outcome.held, len(world["push"].boards)) == ([], 1, boards_before)
+    assert world["push"].personal[-1][str(players[3].user_id)]["score"] > 0
+    assert world["ticker"].ticks == [quiz_id]
+
+    # the tick comes back with nothing else: it waits out the rest of the 100 ms interval, then pushes
+    tick = board.apply_batch(list(board_records(kafka_event([board_tick(quiz_id)]))))
     assert len(sleep.waits) == 1 and 0 < sleep.waits[0] <= 0.1
-    assert outcome.waited_ms == round(sleep.waits[0] * 1000)
-    assert len(world["push"].boards) == boards_before + 1, "a trailing push: the tick that waited still sends its frame"
-    assert world["push"].personal[-1][str(players[3].user_id)]["score"] > 0, "and it carries the change"
+    assert tick.waited_ms == round(sleep.waits[0] * 1000)
+    assert len(world["push"].boards) == boards_before + 1, "a trailing push: the last change is never left unsent"
+    assert world["push"].boards[-1]["seq"] > world["push"].boards[-2]["seq"]
 
 
 def test_a_large_rooms_board_is_held_back_without_holding_up_its_players(

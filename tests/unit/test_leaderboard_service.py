@@ -130,13 +130,30 @@ def test_a_tick_back_long_before_its_frame_is_due_waits_max_wait_at_most_then_is
     assert [b["top"][0]["score"] for b in lb.notifier.boards()] == [100, 200]
 
 
-def test_a_short_wait_is_waited_out_in_the_same_invocation() -> None:
+def test_a_batch_of_scores_never_waits_its_board_goes_with_the_first_batch_after_the_interval() -> None:
+    lb = Leaderboard(Pacing(min_interval_ms=50, fanout_frames_per_s=5_000, max_wait_ms=100))
+    lb.apply(score("ana", 100, 2))
+    soon = lb.apply(score("ana", 200, 3))  # 50 ms early: the next batch of this partition must not wait for it
+
+    assert (lb.slept, soon.held, lb.ticker.ticked) == ([], 1, [QUIZ])
+    assert lb.notifier.frames_of("ana", "your_rank")[-1]["score"] == 200
+
+    lb.now += 0.06
+    lb.apply(score("ben", 50, 2), BoardTick(QUIZ))  # more answers (and the tick) after the interval
+
+    assert [b["top"][0]["score"] for b in lb.notifier.boards()] == [100, 200]
+    assert lb.slept == [] and lb.ticker.ticked == [QUIZ]
+
+
+def test_a_tick_back_alone_shortly_before_its_frame_is_due_waits_for_it() -> None:
     lb = Leaderboard(Pacing(min_interval_ms=50, fanout_frames_per_s=5_000, max_wait_ms=100))
     lb.apply(score("ana", 100, 2))
     lb.apply(score("ana", 200, 3))
 
+    lb.apply(BoardTick(QUIZ))  # no other answer came: this batch waits the 50 ms and sends the frame
+
     assert [b["top"][0]["score"] for b in lb.notifier.boards()] == [100, 200]
-    assert lb.ticker.ticked == []
+    assert lb.slept == [pytest.approx(0.05)] and lb.ticker.ticked == [QUIZ]
 
 
 def test_only_the_quizs_host_and_players_may_read_its_board(lb: Leaderboard) -> None:

@@ -7,13 +7,14 @@ score events are in the tick (their rank and the player above them), and only th
 `question_closed` marker arrives behind that question's last score on the quiz's partition.
 
 The board frame (top N, to every connection) is paced per quiz: at most one per interval, the interval
-growing with the room so that its frames per second stay within what delivery carries. A tick that comes
-too soon either waits for the rest of the interval (when that is short: `max_wait_ms`) and pushes, or
-holds the frame back and puts a board tick on the quiz's partition; when the tick comes back and the
-frame is still owed, it goes out, after waiting for the rest of the interval if that is short, or else
-after waiting `max_wait_ms` it is held again with a new tick. No batch waits longer than `max_wait_ms`:
-the partition's next batch (other players' answers) waits behind it. So the last change is never left
-unsent, and a large room's board does not hold up its players' own frames.
+growing with the room so that its frames per second stay within what delivery carries. A batch of
+scores that comes too soon never waits: it holds the frame back and puts a board tick on the quiz's
+partition (unless one is on its way). The frame goes out with the first batch of that quiz after the
+interval, or when the tick comes back alone: then it waits for the rest of the interval if that is
+short (`max_wait_ms`), or else waits `max_wait_ms` and is held again with a new tick. A batch waits at
+most `max_wait_ms`, and only when it carries nothing but ticks, because the partition's next batch
+(other players' answers) waits behind it. So the last change is never left unsent, and a large room's
+board does not hold up its players' own frames.
 """
 
 from __future__ import annotations
@@ -149,10 +150,10 @@ class LeaderboardService:
             wait = wait_before_push_ms(pace.last_push_ms, self._pacing.interval_ms(pace.audience), now_ms)
             if wait == 0 or q in closed:
                 board_now.append(q)
-            elif wait <= self._pacing.max_wait_ms or only_tick:
-                board_later[q] = wait  # short, or nothing else came for this quiz: wait here (max_wait_ms at most)
+            elif only_tick:
+                board_later[q] = wait  # nothing else came for this quiz: wait here (max_wait_ms at most)
             else:
-                hold.append(q)
+                hold.append(q)  # answers of this quiz keep coming: the first batch after the interval sends it
         wanted = [q for q in quiz_ids if q in board_now or q in board_later or moved[q] or q in closed]
         views = self.board.views({q: moved[q] for q in wanted}, self._top_n, frames=[*board_now, *board_later])
         server_time = datetime.now(UTC).isoformat(timespec="milliseconds")
