@@ -10,10 +10,13 @@ and a {"message"} body, which is how botocore picks the modeled exception (clien
 
 Local extension (not on AWS), for coalesced fan-out (DESIGN principle 5):
 
-    GET  /@connections            {"extensions": ["batch-post", "batch-post-messages"], "maxConnectionIds": N, "maxPayloadBytes": N}
+    GET  /@connections            {"extensions": ["batch-post", "batch-post-messages", "batch-post-async"], "maxConnectionIds": N, "maxPayloadBytes": N}
     POST /@connections            {"connectionIds": [...], "data": "<text>"} or {..., "dataBase64": "<bytes>"}
                                   or {"messages": [{"connectionIds": [...], "data": ...}, ...]} (a payload per group)
                                   -> 200 {"delivered": n, "gone": [ids that were unknown or closed]}
+                                  with "async": true -> 202 {"accepted": n, "gone": [ids unknown now]} at once,
+                                  delivered afterwards, in the order the async calls came (the local stand-in
+                                  for the fan-out function's asynchronous invocations on AWS)
 
 A call for a connection owned by another node is forwarded to that node: the registry says which node,
 ZooKeeper (or, without it, the registry) says where it is.
@@ -88,6 +91,8 @@ class ManagementApi:
         self.node_id = node_id
         self.message_limit = message_limit
         self._http: httpx.AsyncClient | None = None
+        self._in_order = asyncio.Lock()  # asynchronous batches go out one after another, in the order they came
+        self._later: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[Route]:
         one = ["GET", "POST", "DELETE"]
@@ -99,6 +104,8 @@ class ManagementApi:
         ]
 
     async def close(self) -> None:
+        if self._later:  # asynchronous batches accepted but not yet delivered: a few seconds to finish
+            await asyncio.wait(set(self._later), timeout=5)
         if self._http is not None:
             await self._http.aclose()
 
@@ -161,7 +168,7 @@ class ManagementApi:
         if request.method == "GET":
             return JSONResponse(
                 {
-                    "extensions": ["batch-post", "batch-post-messages"],
+                    "extensions": ["batch-post", "batch-post-messages", "batch-post-async"],
                     "maxConnectionIds": MAX_BATCH_IDS,
                     "maxPayloadBytes": self.message_limit,
                 }
@@ -180,12 +187,40 @@ class ManagementApi:
         forwarded = bool(request.headers.get(FORWARDED))
         if not forwarded:  # a forwarded part was counted as one call by the node the function called
             self.metrics.batch_call(sum(len(ids) for ids, _ in messages))
+        if doc.get("async") is True:
+            return await self._accept(messages, forwarded)
         delivered, gone_ids = 0, []
         for ids, data in messages:
             sent, lost = await self._deliver(ids, data, forwarded)
             delivered += sent
             gone_ids.extend(lost)
         return JSONResponse({"delivered": delivered, "gone": gone_ids})
+
+    async def _accept(self, messages: list[tuple[list[str], bytes]], forwarded: bool) -> Response:
+        """An asynchronous batch: the ids known to no node are reported gone now; the frames go out after
+        the reply, behind the asynchronous batches accepted before (so two boards reach a socket in order)."""
+        gone_ids: list[str] = []
+        accepted = 0
+        for ids, _ in messages:
+            for connection_id in dict.fromkeys(ids):
+                if connection_id in self.gateway.connections:
+                    accepted += 1
+                elif forwarded or await self._owner_url(connection_id) is None:
+                    gone_ids.append(connection_id)
+                else:
+                    accepted += 1
+        task = asyncio.create_task(self._deliver_in_order(messages, forwarded))
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+        return JSONResponse({"accepted": accepted, "gone": gone_ids}, status_code=202)
+
+    async def _deliver_in_order(self, messages: list[tuple[list[str], bytes]], forwarded: bool) -> None:
+        async with self._in_order:
+            for ids, data in messages:
+                try:
+                    await self._deliver(ids, data, forwarded)
+                except Exception:  # nobody waits for this reply: log, and let the next batch go
+                    log.exception("an asynchronous batch of %d connections failed", len(ids))
 
     async def _deliver(self, ids: list[str], data: bytes, forwarded: bool) -> tuple[int, list[str]]:
         """One payload to many connections: local ones directly, the others through their owner node."""

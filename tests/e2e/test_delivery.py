@@ -103,6 +103,21 @@ def test_on_aws_a_tick_posts_every_players_frame_in_one_parallel_round(emu: Runn
     assert client.most_in_flight == 8, "all of the tick's posts were in flight at once"
 
 
+def test_locally_a_large_room_past_the_first_shard_is_posted_asynchronously(emu: RunningEmulator) -> None:
+    """As on AWS the pusher posts the first shard itself and the rest is delivered asynchronously: here
+    by the emulator after its reply, in order, with the connections no node knows reported gone."""
+    client = CountingClient(emu.url + "/dev")
+    delivery = ManagementApiDelivery(emu.url + "/dev", client=client, shard_size=2)
+    with ExitStack() as stack:
+        sockets = open_sockets(emu, stack, 5)
+        ids = [cid for cid, _ in sockets]
+        for seq in (1, 2, 3):
+            assert delivery.send([*ids, "goneConnId0001="], f'{{"type":"leaderboard","seq":{seq}}}'.encode()) == ["goneConnId0001="]
+        for _, ws in sockets:
+            assert [json.loads(ws.recv(timeout=10))["seq"] for _ in range(3)] == [1, 2, 3]
+    assert client.calls == 0, "all through the batch extension"
+
+
 class RecordingShards:
     """The shards port: slices handed to other invocations, kept to be sent by a fan-out 'invocation' below."""
 

@@ -94,7 +94,7 @@ def test_a_handler_pushes_through_the_endpoint_the_template_derives(emu: Running
 
 def test_batch_extension_fans_out_and_reports_gone(emu: RunningEmulator) -> None:
     with httpx.Client(base_url=emu.url, timeout=20) as http:
-        assert http.get("/dev/@connections").json()["extensions"] == ["batch-post", "batch-post-messages"]
+        assert http.get("/dev/@connections").json()["extensions"] == ["batch-post", "batch-post-messages", "batch-post-async"]
         with (
             connect(emu.ws_url + "?token=allow:p1") as a,
             connect(emu.ws_url + "?token=allow:p2") as b,
@@ -112,6 +112,23 @@ def test_batch_extension_fans_out_and_reports_gone(emu: RunningEmulator) -> None
             assert too_big.status_code == 413 and too_big.headers["x-amzn-errortype"] == "PayloadTooLargeException"
             bad = http.post("/@connections", json={"connections": ids})
             assert bad.status_code == 400
+
+
+def test_an_asynchronous_batch_is_accepted_at_once_and_delivered_in_order(emu: RunningEmulator) -> None:
+    with (
+        httpx.Client(base_url=emu.url, timeout=20) as http,
+        connect(emu.ws_url + "?token=allow:p1") as a,
+        connect(emu.ws_url + "?token=allow:p2") as b,
+    ):
+        ids = [connection_id(ws) for ws in (a, b)]
+        replies = [
+            http.post("/dev/@connections", json={"connectionIds": [*ids, "GoneGoneGone123="], "data": f'{{"seq":{n}}}', "async": True})
+            for n in range(1, 21)
+        ]
+        assert {r.status_code for r in replies} == {202}
+        assert replies[0].json() == {"accepted": 2, "gone": ["GoneGoneGone123="]}, "what no node knows is reported at once"
+        for ws in (a, b):
+            assert [json.loads(ws.recv(timeout=20))["seq"] for _ in range(20)] == list(range(1, 21)), "in the order they came"
 
 
 @pytest.mark.integration

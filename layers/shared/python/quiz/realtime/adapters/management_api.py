@@ -6,7 +6,11 @@ others continues. A room larger than one invocation posts in good time is sharde
 posts the first `shard_size` connections and hands each further slice to a concurrent invocation of
 the fan-out function (`Shards`, an asynchronous Lambda invoke), which posts it and prunes what is gone.
 Against the local emulator it uses the emulator's batch extension when the endpoint offers it, so a
-tick to a 5,000-player quiz is one HTTP call, not 5,000 (and nothing is sharded).
+tick to a 5,000-player quiz is one HTTP call, not 5,000. A room larger than the shard size is split the
+same way as on AWS: this invocation posts the first `shard_size` connections and waits for them, and
+the rest goes in an asynchronous batch (`batch-post-async`) that the emulator delivers after replying,
+as the fan-out function's invocations deliver theirs on AWS; so the leaderboard's next batch does not
+wait for thousands of sends.
 """
 
 from __future__ import annotations
@@ -118,12 +122,19 @@ class ManagementApiDelivery:
             self._probed.set()
         return self._batch or {}
 
-    def _post_batch(self, messages: list[Message]) -> list[str] | None:
-        """One call for many connections; None when the call failed (the caller falls back)."""
-        body = json.dumps({"messages": [{"connectionIds": ids, "dataBase64": base64.b64encode(data).decode()} for ids, data in messages]})
+    def _post_batch(self, messages: list[Message], *, later: bool = False) -> list[str] | None:
+        """One call for many connections (`later`: delivered after the reply); None when the call failed
+        (the caller falls back)."""
+        doc: dict[str, Any] = {
+            "messages": [{"connectionIds": ids, "dataBase64": base64.b64encode(data).decode()} for ids, data in messages]
+        }
+        if later:
+            doc["async"] = True
         try:
-            reply = self._http.request("POST", self._endpoint + "/@connections", body=body, headers={"content-type": "application/json"})
-            if reply.status != 200:
+            reply = self._http.request(
+                "POST", self._endpoint + "/@connections", body=json.dumps(doc), headers={"content-type": "application/json"}
+            )
+            if reply.status != (202 if later else 200):
                 log.warning("batch push answered %s; falling back to one call per connection", reply.status)
                 return None
             return list(json.loads(reply.data)["gone"])
@@ -173,11 +184,17 @@ class ManagementApiDelivery:
             return self._one_by_one([(cid, data) for ids, data in messages for cid in self._shard(ids, data)])
         limit = int(ext.get("maxConnectionIds", 1000))
         grouped = "batch-post-messages" in ext.get("extensions", [])
-        for chunk in _chunks(messages, limit, grouped):
-            lost = self._post_batch(chunk)
-            if lost is None:  # that call failed as a whole: deliver its part one by one
-                lost = self._one_by_one([(cid, data) for ids, data in chunk for cid in ids])
-            gone.extend(lost)
+        now, later = messages, []
+        if "batch-post-async" in ext.get("extensions", []):
+            size = self._shard_size
+            now = [(ids[:size], data) for ids, data in messages]
+            later = [(ids[size:], data) for ids, data in messages if len(ids) > size]
+        for part, asynchronous in ((now, False), (later, True)):
+            for chunk in _chunks(part, limit, grouped):
+                lost = self._post_batch(chunk, later=asynchronous)
+                if lost is None:  # that call failed as a whole: deliver its part one by one
+                    lost = self._one_by_one([(cid, data) for ids, data in chunk for cid in ids])
+                gone.extend(lost)
         return gone
 
     def _shard(self, connection_ids: list[str], data: bytes) -> list[str]:
