@@ -30,7 +30,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
 
 @traced_handler("FanoutFunction")
 def fanout_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    """A slice of a large room's frame, handed over by a pusher (asynchronous invoke): post it, prune the gone."""
+    """A slice of a large tick's frames, handed over by a pusher (asynchronous invoke): post it, prune the gone."""
     return slice_sender().send(Slice.parse(event))
 
 

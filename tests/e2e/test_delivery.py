@@ -118,14 +118,40 @@ def test_locally_a_large_room_past_the_first_shard_is_posted_asynchronously(emu:
     assert client.calls == 0, "all through the batch extension"
 
 
+def test_locally_a_ticks_own_frames_past_the_first_shard_are_posted_asynchronously(emu: RunningEmulator) -> None:
+    """A question's close is a frame of its own to every player: past the first shard's posts (counted
+    over the whole tick, not per frame) they go in an asynchronous call too, and all of them arrive."""
+    delivery = ManagementApiDelivery(emu.url + "/dev", client=CountingClient(emu.url + "/dev"), shard_size=2)
+    calls: list[tuple[int, bool]] = []
+    post = delivery._post_batch
+
+    def recording(messages: list[tuple[list[str], bytes]], *, later: bool = False) -> list[str] | None:
+        calls.append((sum(len(ids) for ids, _ in messages), later))
+        return post(messages, later=later)
+
+    delivery._post_batch = recording  # type: ignore[method-assign]
+    with ExitStack() as stack:
+        sockets = open_sockets(emu, stack, 5)
+        ids = [cid for cid, _ in sockets]
+        personal = [([cid], json.dumps({"type": "your_rank", "rank": i}).encode()) for i, cid in enumerate(ids)]
+        assert delivery.send_many([*personal, (["goneConnId0002="], b"{}")]) == ["goneConnId0002="]
+        for i, (_, ws) in enumerate(sockets):
+            assert json.loads(ws.recv(timeout=10)) == {"type": "your_rank", "rank": i}
+    assert calls == [(2, False), (4, True)], "the first two posts waited for; the other four in one asynchronous call"
+
+
 class RecordingShards:
-    """The shards port: slices handed to other invocations, kept to be sent by a fan-out 'invocation' below."""
+    """The shards port: slices handed to other invocations, kept (as the invoke's payload) to be sent by a
+    fan-out 'invocation' below."""
 
     def __init__(self) -> None:
         self.slices: list[dict[str, object]] = []
 
-    def dispatch(self, connection_ids: list[str], data: bytes) -> None:
-        self.slices.append({"connectionIds": connection_ids, "dataBase64": base64.b64encode(data).decode()})
+    def dispatch(self, messages: list[tuple[list[str], bytes]]) -> None:
+        self.slices.append({"messages": [{"connectionIds": ids, "dataBase64": base64.b64encode(data).decode()} for ids, data in messages]})
+
+    def connection_ids(self) -> list[list[str]]:
+        return [[cid for m in piece["messages"] for cid in m["connectionIds"]] for piece in self.slices]  # type: ignore[attr-defined]
 
 
 def test_a_large_room_on_aws_is_sharded_across_fan_out_invocations(emu: RunningEmulator, redis_url: str) -> None:
@@ -142,7 +168,7 @@ def test_a_large_room_on_aws_is_sharded_across_fan_out_invocations(emu: RunningE
             registry.add(Membership(cid, "SHARDS", "u"))
 
         assert delivery.send([*ids, "goneConnId0000="], b'{"type":"leaderboard","seq":7}') == []
-        assert [s["connectionIds"] for s in shards.slices] == [ids[2:4], [ids[4], "goneConnId0000="]]
+        assert shards.connection_ids() == [ids[2:4], [ids[4], "goneConnId0000="]]
         fan_out = SliceSender(ManagementApiDelivery(emu.url + "/dev", client=CountingClient(emu.url + "/dev")), registry)
         reports = [fan_out.send(Slice.parse(piece)) for piece in shards.slices]  # what each invocation does
 
@@ -153,7 +179,51 @@ def test_a_large_room_on_aws_is_sharded_across_fan_out_invocations(emu: RunningE
         registry.remove_gone("SHARDS", ids)
 
 
-@pytest.mark.parametrize("event", [{}, {"connectionIds": "abc", "dataBase64": ""}, {"connectionIds": ["a"], "dataBase64": "%%%"}])
+def test_on_aws_a_ticks_own_frames_are_sharded_across_fan_out_invocations_too(emu: RunningEmulator, redis_url: str) -> None:
+    """A question's close sends each player a frame of their own: the shards are counted in posts over
+    the whole tick (the players' own frames first, then the board), so one invocation never posts
+    thousands of them one by one."""
+    shards = RecordingShards()
+    client = CountingClient(emu.url + "/dev")
+    delivery = ManagementApiDelivery(emu.url + "/dev", client=client, shards=shards, shard_size=3)
+    delivery._batch, _ = {}, delivery._probed.set()
+    registry = RedisQuizConnections(redis.Redis.from_url(redis_url))
+    with ExitStack() as stack:
+        sockets = open_sockets(emu, stack, 4)
+        ids = [cid for cid, _ in sockets]
+        for cid in ids:
+            registry.add(Membership(cid, "SHARDS2", "u"))
+        personal = [([cid], json.dumps({"type": "your_rank", "rank": i}).encode()) for i, cid in enumerate(ids)]
+
+        assert delivery.send_many([*personal, (ids, b'{"type":"leaderboard","seq":9}')]) == []
+        assert client.calls == 3, "this invocation posted its shard: the first three players' own frames"
+        assert shards.connection_ids() == [[ids[3], *ids[:2]], ids[2:]]
+        fan_out = SliceSender(ManagementApiDelivery(emu.url + "/dev", client=CountingClient(emu.url + "/dev")), registry)
+        assert [fan_out.send(Slice.parse(piece)) for piece in shards.slices] == [{"delivered": 3, "gone": 0}, {"delivered": 2, "gone": 0}]
+
+        for i, (_, ws) in enumerate(sockets):
+            assert json.loads(ws.recv(timeout=10)) == {"type": "your_rank", "rank": i}
+            assert json.loads(ws.recv(timeout=10)) == {"type": "leaderboard", "seq": 9}
+        registry.remove_gone("SHARDS2", ids)
+
+
+def test_a_slice_of_the_shape_sent_before_several_frames_fitted_in_one_is_still_read() -> None:
+    """An invoke queued across a deploy: one frame to its connections."""
+    piece = Slice.parse({"connectionIds": ["a", "b"], "dataBase64": base64.b64encode(b"{}").decode()})
+    assert piece.messages == [(["a", "b"], b"{}")]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"connectionIds": "abc", "dataBase64": ""},
+        {"connectionIds": ["a"], "dataBase64": "%%%"},
+        {"messages": []},
+        {"messages": "abc"},
+        {"messages": [{"connectionIds": ["a"], "dataBase64": "e30="}, {"connectionIds": ["b"], "dataBase64": "%%%"}]},
+    ],
+)
 def test_a_malformed_slice_is_refused(event: dict[str, object]) -> None:
     with pytest.raises(BadSlice):
         Slice.parse(event)

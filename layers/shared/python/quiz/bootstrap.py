@@ -109,8 +109,8 @@ def broadcaster() -> Broadcaster:
     from quiz.realtime.broadcaster import Broadcaster
 
     s = settings()
-    # On AWS a large room is sharded across invocations of the fan-out function; the local gateway's
-    # batch extension makes that unnecessary there (the adapter only shards without it).
+    # On AWS a large tick is sharded across invocations of the fan-out function; against the local
+    # gateway the adapter sends the same share asynchronously through its batch extension instead.
     shards = LambdaShards(s.fanout_function_name) if s.fanout_function_name else None
     delivery = ManagementApiDelivery(s.require_connections_endpoint(), shards=shards, shard_size=s.fanout_shard_size)
     return Broadcaster(connections(), delivery)

@@ -1,4 +1,4 @@
-"""One slice of a large room's frame, posted by its own invocation (the AWS side of sharded fan-out)."""
+"""One slice of a large tick's frames, posted by its own invocation (the AWS side of sharded fan-out)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from quiz.realtime.ports import Connections, Delivery
+from quiz.realtime.ports import Connections, Delivery, Message
 
 
 class BadSlice(ValueError):
@@ -17,19 +17,29 @@ class BadSlice(ValueError):
 
 @dataclass(frozen=True)
 class Slice:
-    connection_ids: list[str]
-    data: bytes
+    """Frames, each to its connections: ``{"messages": [{"connectionIds": [...], "dataBase64": "..."}, ...]}``
+    (also read: one frame as ``{"connectionIds": [...], "dataBase64": "..."}``, the shape pushers sent before
+    a slice could hold several, so that events queued across a deploy are still delivered)."""
+
+    messages: list[Message]
 
     @classmethod
     def parse(cls, event: Mapping[str, Any]) -> Slice:
-        ids = event.get("connectionIds")
-        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
-            raise BadSlice("connectionIds must be a list of connection ids")
-        try:
-            data = base64.b64decode(str(event.get("dataBase64", "")), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise BadSlice("dataBase64 must be base64") from exc
-        return cls(ids, data)
+        parts = event.get("messages", [event]) if isinstance(event, Mapping) else None
+        if not isinstance(parts, list) or not parts:
+            raise BadSlice("messages must be a non-empty list of {connectionIds, dataBase64}")
+        return cls([_message(part) for part in parts])
+
+
+def _message(part: Any) -> Message:
+    ids = part.get("connectionIds") if isinstance(part, Mapping) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise BadSlice("connectionIds must be a list of connection ids")
+    try:
+        data = base64.b64decode(str(part.get("dataBase64", "")), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadSlice("dataBase64 must be base64") from exc
+    return ids, data
 
 
 class SliceSender:
@@ -40,7 +50,8 @@ class SliceSender:
         self._registry = registry
 
     def send(self, piece: Slice) -> dict[str, int]:
-        gone = self._delivery.send(piece.connection_ids, piece.data)
+        gone = set(self._delivery.send_many(piece.messages))
         for connection_id in gone:
             self._registry.remove(connection_id)
-        return {"delivered": len(piece.connection_ids) - len(gone), "gone": len(gone)}
+        delivered = sum(1 for ids, _ in piece.messages for cid in ids if cid not in gone)
+        return {"delivered": delivered, "gone": len(gone)}

@@ -59,6 +59,6 @@ class Delivery(Protocol):
 
 
 class Shards(Protocol):
-    def dispatch(self, connection_ids: list[str], data: bytes) -> None:
-        """Have these connections sent ``data`` elsewhere (another invocation); gone ones are pruned there."""
+    def dispatch(self, messages: list[Message]) -> None:
+        """Have these frames sent elsewhere (another invocation), each to its connections; gone ones are pruned there."""
         ...

@@ -2,15 +2,16 @@
 
 One port (`quiz.realtime.ports.Delivery`), one adapter. On AWS it calls PostToConnection once per connection, in
 parallel over a pooled client; a 410 (GoneException) marks the connection gone and delivery to the
-others continues. A room larger than one invocation posts in good time is sharded: this invocation
-posts the first `shard_size` connections and hands each further slice to a concurrent invocation of
+others continues. A call with more posts than one invocation makes in good time is sharded: this
+invocation posts the first `shard_size` (connection, frame) pairs, in the order given (a tick's players'
+own frames first), and hands each further slice of at most `shard_size` to a concurrent invocation of
 the fan-out function (`Shards`, an asynchronous Lambda invoke), which posts it and prunes what is gone.
-Against the local emulator it uses the emulator's batch extension when the endpoint offers it, so a
-tick to a 5,000-player quiz is one HTTP call, not 5,000. A room larger than the shard size is split the
-same way as on AWS: this invocation posts the first `shard_size` connections and waits for them, and
-the rest goes in an asynchronous batch (`batch-post-async`) that the emulator delivers after replying,
-as the fan-out function's invocations deliver theirs on AWS; so the leaderboard's next batch does not
-wait for thousands of sends.
+So a question's close, a frame of its own to each of 5,000 players, is ten invocations' work, as a
+board to 5,000 is. Against the local emulator it uses the emulator's batch extension when the endpoint
+offers it, so a tick to a 5,000-player quiz is one HTTP call, not 5,000, and splits the same way: the
+first `shard_size` posts wait for the reply, the rest go in asynchronous calls (`batch-post-async`) that
+the emulator delivers after replying, as the fan-out function's invocations deliver theirs on AWS; so
+the leaderboard's next batch does not wait for thousands of sends.
 """
 
 from __future__ import annotations
@@ -51,15 +52,15 @@ class LambdaShards:
                 self._client = boto3.client("lambda", config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2))
             return self._client
 
-    def dispatch(self, connection_ids: list[str], data: bytes) -> None:
+    def dispatch(self, messages: list[Message]) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        payload = {"connectionIds": connection_ids, "dataBase64": base64.b64encode(data).decode()}
+        payload = {"messages": [{"connectionIds": ids, "dataBase64": base64.b64encode(data).decode()} for ids, data in messages]}
         try:
             self._lambda().invoke(FunctionName=self._function, InvocationType="Event", Payload=json.dumps(payload).encode())
         except (BotoCoreError, ClientError) as exc:
             # Frames are best effort (docs/websocket.md): a lost slice misses one tick, the next one catches up.
-            log.warning("fan-out of %d connections to %s failed: %s", len(connection_ids), self._function, exc)
+            log.warning("fan-out of %d connections to %s failed: %s", sum(len(ids) for ids, _ in messages), self._function, exc)
 
 
 class ManagementApiDelivery:
@@ -177,18 +178,22 @@ class ManagementApiDelivery:
         if not messages:
             return []
         ext = self._batch_extension()
-        gone: list[str] = []
         if not ext:
-            # One parallel round for the whole tick: each player's own frame and this invocation's shard of
-            # every board (a frame per player one after another cost a round trip each).
-            return self._one_by_one([(cid, data) for ids, data in messages for cid in self._shard(ids, data)])
+            if self._shards is None:  # no fan-out function: every post from here
+                return self._one_by_one([(cid, data) for ids, data in messages for cid in ids])
+            mine, *others = _slices(messages, self._shard_size, SLICE_MAX_BYTES)
+            for piece in others:
+                self._shards.dispatch(piece)
+            # One parallel round for this invocation's share of the tick (a frame per player one after
+            # another cost a round trip each).
+            return self._one_by_one([(cid, data) for ids, data in mine for cid in ids])
         limit = int(ext.get("maxConnectionIds", 1000))
         grouped = "batch-post-messages" in ext.get("extensions", [])
         now, later = messages, []
         if "batch-post-async" in ext.get("extensions", []):
-            size = self._shard_size
-            now = [(ids[:size], data) for ids, data in messages]
-            later = [(ids[size:], data) for ids, data in messages if len(ids) > size]
+            now, *others = _slices(messages, self._shard_size, None)
+            later = [m for piece in others for m in piece]
+        gone: list[str] = []
         for part, asynchronous in ((now, False), (later, True)):
             for chunk in _chunks(part, limit, grouped):
                 lost = self._post_batch(chunk, later=asynchronous)
@@ -197,13 +202,34 @@ class ManagementApiDelivery:
                 gone.extend(lost)
         return gone
 
-    def _shard(self, connection_ids: list[str], data: bytes) -> list[str]:
-        """The connections this invocation posts itself; the rest go to concurrent invocations."""
-        if self._shards is None or len(connection_ids) <= self._shard_size:
-            return connection_ids
-        for start in range(self._shard_size, len(connection_ids), self._shard_size):
-            self._shards.dispatch(connection_ids[start : start + self._shard_size], data)
-        return connection_ids[: self._shard_size]
+
+# An asynchronous invoke carries at most 1 MB (Lambda's Invoke API); a slice stays well under it even
+# when its frames are large and all different.
+SLICE_MAX_BYTES = 768 * 1024
+
+
+def _slices(messages: list[Message], size: int, max_bytes: int | None) -> list[list[Message]]:
+    """The messages cut, in order, into slices of at most ``size`` (connection, frame) pairs (and about
+    ``max_bytes`` of payload once base64-encoded, when given); a message may span slices. The first
+    slice is what the caller posts itself."""
+    out: list[list[Message]] = []
+    piece: list[Message] = []
+    count = weight = 0
+    for ids, data in messages:
+        cost = 4 * ((len(data) + 2) // 3) + 64  # its base64 and the JSON around it
+        start = 0
+        while start < len(ids):
+            if piece and (count == size or (max_bytes is not None and weight + cost > max_bytes)):
+                out.append(piece)
+                piece, count, weight = [], 0, 0
+            part = ids[start : start + size - count]
+            piece.append((part, data))
+            count += len(part)
+            weight += cost + sum(len(cid) + 3 for cid in part)
+            start += len(part)
+    if piece:
+        out.append(piece)
+    return out
 
 
 def _chunks(messages: list[Message], limit: int, grouped: bool) -> Iterable[list[Message]]:
