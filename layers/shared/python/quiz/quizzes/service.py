@@ -227,13 +227,13 @@ class QuizService:
         r = quiz.round(position)
         assert r is not None
         answers = self.store.answers_for(quiz.id, position)
+        solution = r.question.solution()  # once for the room: every player's frame carries the same
         frames = {}
         for p in self.store.participants(quiz.id):
             mine = answers.get(p.user_id)
             frames[p.user_id] = question_closed(
-                quiz.id, r.question, mine is not None, bool(mine and mine["correct"]), mine["points"] if mine else 0, p.score
+                quiz.id, r.question, mine is not None, bool(mine and mine["correct"]), mine["points"] if mine else 0, p.score, solution
             )
-        solution = r.question.solution()
         frames[quiz.host_id] = {"type": "question_closed", "quiz_id": quiz.id, "question_id": position, **solution, "answers": len(answers)}
         self._push(self._notifier.to_players, quiz.id, frames)
 
@@ -360,13 +360,16 @@ class QuizService:
         return republished
 
 
-def question_closed(quiz_id: str, question: Question, answered: bool, correct: bool, points: int, score: int) -> dict[str, Any]:
-    """A player's question_closed frame: the solution and their own result (no answer = 0 points)."""
+def question_closed(
+    quiz_id: str, question: Question, answered: bool, correct: bool, points: int, score: int, solution: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A player's question_closed frame: the solution (``question.solution()`` unless given, as a close
+    of the whole room gives it once) and their own result (no answer = 0 points)."""
     return {
         "type": "question_closed",
         "quiz_id": quiz_id,
         "question_id": question.position,
-        **question.solution(),
+        **(question.solution() if solution is None else solution),
         "your_result": {"answered": answered, "correct": correct, "points": points, "score": score},
     }
 
