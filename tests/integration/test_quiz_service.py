@@ -235,6 +235,9 @@ def test_locked_quizzes_refuse_new_players_and_removed_players_cannot_return(
         service.answer(ben, quiz_id, 1, 1, "ben-1")
     assert code_of(err) == (403, "not_a_participant")
     assert [p["user_id"] for p in service.players(host, quiz_id)] == [str(ana.user_id)]
+    service.next(host, quiz_id)  # the close of question 1 goes to the players still in, and the host
+    assert set(notifier.personal[-1]) == {str(ana.user_id), str(host.user_id)}
+    assert notifier.personal[-1][str(ana.user_id)]["your_result"] == {"answered": False, "correct": False, "points": 0, "score": 0}
 
     with pytest.raises(QuizError) as err:
         service.update(host, quiz_id, QUIZ)

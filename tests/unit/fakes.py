@@ -93,6 +93,11 @@ class FakeQuizStore:
         by_user = {p.user_id: p for p in active}
         return [by_user[u] for u in order]
 
+    def active_scores(self, quiz_id: str) -> Mapping[str, int]:
+        return {
+            s.participant.user_id: s.participant.score for s in self.seats.get(quiz_id, {}).values() if s.participant.status == "active"
+        }
+
     def answers_for(self, quiz_id: str, position: int) -> Mapping[str, Mapping[str, Any]]:
         return {
             a.user_id: {"correct": a.result.correct, "points": a.result.points, "total_after": a.result.score, "given": a.given}

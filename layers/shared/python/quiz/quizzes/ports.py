@@ -53,6 +53,10 @@ class QuizStore(Protocol):
         """The active participants in rank order (the live board's order exactly)."""
         ...
 
+    def active_scores(self, quiz_id: str) -> Mapping[str, int]:
+        """Each active participant's score by user id, in no order (a close tells the whole room: no sort)."""
+        ...
+
     def answers_for(self, quiz_id: str, position: int) -> Mapping[str, Mapping[str, Any]]:
         """Each answer to the question by user id (``correct``, ``points``, ``total_after``, ``given``)."""
         ...

@@ -229,10 +229,10 @@ class QuizService:
         answers = self.store.answers_for(quiz.id, position)
         solution = r.question.solution()  # once for the room: every player's frame carries the same
         frames = {}
-        for p in self.store.participants(quiz.id):
-            mine = answers.get(p.user_id)
-            frames[p.user_id] = question_closed(
-                quiz.id, r.question, mine is not None, bool(mine and mine["correct"]), mine["points"] if mine else 0, p.score, solution
+        for user_id, score in self.store.active_scores(quiz.id).items():
+            mine = answers.get(user_id)
+            frames[user_id] = question_closed(
+                quiz.id, r.question, mine is not None, bool(mine and mine["correct"]), mine["points"] if mine else 0, score, solution
             )
         frames[quiz.host_id] = {"type": "question_closed", "quiz_id": quiz.id, "question_id": position, **solution, "answers": len(answers)}
         self._push(self._notifier.to_players, quiz.id, frames)

@@ -210,6 +210,13 @@ class PostgresQuizStore:
             ).fetchall()
         return [_participant(r) for r in rows]
 
+    def active_scores(self, quiz_id: str) -> dict[str, int]:
+        with self._autocommit() as conn:
+            rows = conn.execute(
+                "SELECT user_id::text AS user_id, total FROM participants WHERE quiz_id = %s AND status = 'active'", (quiz_id,)
+            ).fetchall()
+        return {r["user_id"]: r["total"] for r in rows}
+
     def answers_for(self, quiz_id: str, position: int) -> dict[str, Row]:
         with self._autocommit() as conn:
             rows = conn.execute(
