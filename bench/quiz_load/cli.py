@@ -20,7 +20,7 @@ import math
 import resource
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from tqdm import tqdm
 
 from bench.limits import time_limit
 from bench.quiz_load import fanout
@@ -61,6 +62,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--answer-via", choices=["ws", "http", "mixed"], default="ws", help="how players answer (default: ws)")
     p.add_argument("--question-time", type=int, default=None, help="each question's time limit, s (default: spread + 6, at least 5)")
     p.add_argument("--reflect-timeout", type=float, default=30.0, help="s to wait for a new score to show before it is missed")
+    p.add_argument(
+        "--no-reply-wait", type=float, default=300.0,
+        help="at most s, after the quiz, to look for the answers that got no reply in the database (default: 300)",
+    )  # fmt: skip
     p.add_argument("--request-timeout", type=float, default=30.0, help="s to wait for any reply (join, answer, host action)")
     p.add_argument("--close-timeout", type=float, default=15.0, help="s after a deadline to wait for question_closed")
     p.add_argument("--connect-concurrency", type=int, default=200, help="connect+join handshakes in flight at once (default: 200)")
@@ -178,9 +183,38 @@ async def run_scenario(a: argparse.Namespace, spec: ScenarioSpec, target: Target
 
     try:
         await driver.play(players, hosts, after_quiz=None if a.no_probe else probe)
+        await settle_no_reply(driver.no_reply(), driver.run, seeder, wait_s=a.no_reply_wait, progress=not a.no_progress)
     except Exception as exc:  # recorded with the scenario; the next one may still run
         driver.run.stopped_by = f"{type(exc).__name__}: {exc}"[:300]
         print(f"scenario {spec.name} stopped: {driver.run.stopped_by}", file=sys.stderr)
+
+
+async def settle_no_reply(
+    pending: Mapping[tuple[str, int, str], Any], run: ScenarioRun, seeder: BenchSeeder, *,
+    wait_s: float, progress: bool, poll_s: float = 2.0, quiet_s: float = 30.0,
+) -> None:  # fmt: skip
+    """The answers that got no reply (API Gateway's timeout: their invocations go on running), by (quiz
+    id, question, user id), are looked up in the database until all of them are there, none came for
+    `quiet_s`, or `wait_s` passed, so the run says how many of them counted rather than assuming it."""
+    if not pending:
+        run.no_reply_recorded, run.no_reply_settled_s = 0, 0.0
+        return
+    quiz_ids = sorted({quiz_id for quiz_id, _, _ in pending})
+    started = last_change = time.monotonic()
+    found: set[tuple[str, int, str]] = set()
+    with tqdm(
+        total=len(pending), desc=f"{run.spec.name}: answers without a reply, found recorded", unit="answer", disable=not progress
+    ) as bar:
+        while True:
+            now_found = pending.keys() & await asyncio.to_thread(seeder.recorded_answers, quiz_ids)
+            if len(now_found) > len(found):
+                bar.update(len(now_found) - len(found))
+                found, last_change = now_found, time.monotonic()
+            if len(found) == len(pending) or time.monotonic() - last_change > quiet_s or time.monotonic() - started > wait_s:
+                break
+            await asyncio.sleep(poll_s)
+    run.no_reply_recorded = len(found)
+    run.no_reply_settled_s = round(last_change - started, 1)
 
 
 def _ratio(fan: dict[str, Any]) -> dict[str, Any]:

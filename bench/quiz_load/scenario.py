@@ -109,6 +109,10 @@ class ScenarioRun:
     emulator_rss_kib: tuple[int, int] | None = None  # the node's resident memory before and after everyone joined
     completed: bool = False
     stopped_by: str | None = None
+    # Answers sent that got no reply (API Gateway's 29 s timeout: the invocation still runs): how many the
+    # database held by the end of the wait after the quiz, and how long after the quiz the last one came.
+    no_reply_recorded: int | None = None
+    no_reply_settled_s: float | None = None
 
 
 def _via(index: int, answer_via: str) -> str:
@@ -188,6 +192,15 @@ class ScenarioDriver:
         finally:
             await self.close_everything()
         return self.run
+
+    def no_reply(self) -> dict[tuple[str, int, str], AnswerRecord]:
+        """The answers sent that got no reply, by (quiz id, question, user id)."""
+        out = {}
+        for r in self.run.records:
+            if r.t_ack is None and r.t_sent:
+                room = self.rooms[r.room]
+                out[(room.quiz_id, r.question, room.players[r.player].account.user_id)] = r
+        return out
 
     def _room(self, index: int, host: BenchAccount, accounts: list[BenchAccount]) -> Room:
         """Room `index` seats the index-th slice of the player accounts."""

@@ -182,6 +182,11 @@ class BenchSeeder:
         self._sessions.start(session_id, user_id, uuid.uuid4(), expires)  # its refresh token is never handed out
         return session_id
 
+    def recorded_answers(self, quiz_ids: Sequence[str]) -> set[tuple[str, int, str]]:
+        """(quiz id, question, user id) of every answer the database holds for these quizzes."""
+        rows = self._select("SELECT quiz_id, position, user_id::text AS user_id FROM answers WHERE quiz_id = ANY(%s)", list(quiz_ids))
+        return {(r["quiz_id"], r["position"], r["user_id"]) for r in rows}
+
     def _select(self, sql: str, values: list[Any]) -> list[dict[str, Any]]:
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(sql, (values,))

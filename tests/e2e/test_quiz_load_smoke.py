@@ -41,6 +41,7 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
 
     assert run.completed, figures["stopped_by"]
     assert (figures["joined"], figures["answers"], figures["failed"]) == (5, 5, 0)
+    assert (figures["no_reply"], figures["no_reply_recorded"]) == (0, 0), "every answer got its reply: nothing to look up"
     assert figures["timed"] >= 1 and figures["timed"] + figures["unchanged"] == 5, "each answer was either right (timed) or wrong"
     assert figures["missed"] == 0, "every new score showed on the answering player's socket"
     assert all(r.t_board is not None for r in run.records if r.points > 0)
@@ -74,6 +75,20 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
     assert per_join["fn:ws_connect"] > 0 and "CPU ms per answer" in table([figures])
     memory = scenario["emulator_memory"]  # the node's resident memory around the joins, read from /proc
     assert memory["rss_before_kib"] > 0 and memory["rss_after_kib"] > 0 and "emulator memory" in table([figures])
+
+
+def test_the_lookup_of_answers_without_a_reply_reads_the_answers_table(product: Product) -> None:
+    """What bench.quiz_load asks the database after a quiz about the answers that got no reply (the answers
+    of the scenario above, whatever their quiz: here the lookup's own shape is what is checked)."""
+    seeder = BenchSeeder(product.database_url, product.keys)
+    try:
+        (row,) = seeder._select("SELECT quiz_id, position, user_id::text AS user_id FROM answers ORDER BY answered_at DESC LIMIT %s", 1)
+        recorded = seeder.recorded_answers([row["quiz_id"]])
+    finally:
+        seeder.close()
+    assert (row["quiz_id"], row["position"], row["user_id"]) in recorded
+    assert all(isinstance(q, str) and isinstance(n, int) and isinstance(u, str) for q, n, u in recorded)
+    assert {q for q, _, _ in recorded} == {row["quiz_id"]}
 
 
 def test_answer_cost_breaks_one_answer_down_by_component(product: Product) -> None:
