@@ -96,8 +96,10 @@ def summary(run: ScenarioRun) -> dict[str, Any]:
         "frames_by_type": dict(frames),
         # API Gateway's frame for a request not answered within the 29 s integration timeout (it still ran)
         "gateway_timeouts": frames[ENDPOINT_TIMED_OUT],
-        # of the answers sent that got no reply: how many the database held by the end, and how long after the quiz the last came
+        # the answers sent that got no reply; of those sent before the deadline (each must count), how many the
+        # database held by the end, and how long after the quiz the last came
         "no_reply": sum(1 for r in run.records if r.t_ack is None and r.t_sent),
+        "no_reply_in_time": sum(1 for r in run.records if r.t_ack is None and r.t_sent and r.sent_in_time),
         "no_reply_recorded": run.no_reply_recorded,
         "no_reply_settled_s": run.no_reply_settled_s,
         "board_frames_per_s_during_quiz": round((frames["leaderboard"] + frames["your_rank"]) / max(run.window_s, 1e-9), 1),
@@ -159,11 +161,13 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
                 f"{'':>9} {s['gateway_timeouts']} request(s) got API Gateway's 'Endpoint request timed out' (29 s); each still ran"
             )
         if s.get("no_reply"):
-            recorded = s.get("no_reply_recorded")
+            recorded, in_time = s.get("no_reply_recorded"), s["no_reply_in_time"]
+            late = s["no_reply"] - in_time
             lines.append(
-                f"{'':>9} {s['no_reply']} answer(s) got no reply: "
-                + ("not looked up (the run stopped first)" if recorded is None else
-                   f"{recorded} found recorded in the database (the last {s['no_reply_settled_s']} s after the quiz), {s['no_reply'] - recorded} not")
+                f"{'':>9} {s['no_reply']} answer(s) got no reply; of the {in_time} sent before the deadline "
+                + ("none was looked up (the run stopped first)" if recorded is None else
+                   f"{recorded} found recorded in the database (the last {s['no_reply_settled_s']} s after the quiz), {in_time - recorded} not")
+                + (f"; {late} sent after the deadline (refused, as they should be)" if late else "")
             )  # fmt: skip
         memory = s.get("emulator_memory")
         if memory:

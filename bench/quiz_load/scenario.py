@@ -109,8 +109,8 @@ class ScenarioRun:
     emulator_rss_kib: tuple[int, int] | None = None  # the node's resident memory before and after everyone joined
     completed: bool = False
     stopped_by: str | None = None
-    # Answers sent that got no reply (API Gateway's 29 s timeout: the invocation still runs): how many the
-    # database held by the end of the wait after the quiz, and how long after the quiz the last one came.
+    # Answers sent before the deadline that got no reply (API Gateway's 29 s timeout: the invocation still
+    # runs): how many the database held by the end of the wait after the quiz, and when the last one came.
     no_reply_recorded: int | None = None
     no_reply_settled_s: float | None = None
 
@@ -194,10 +194,11 @@ class ScenarioDriver:
         return self.run
 
     def no_reply(self) -> dict[tuple[str, int, str], AnswerRecord]:
-        """The answers sent that got no reply, by (quiz id, question, user id)."""
+        """The answers sent before the deadline that got no reply, by (quiz id, question, user id): each
+        must count (one sent after the deadline is refused, as it should be)."""
         out = {}
         for r in self.run.records:
-            if r.t_ack is None and r.t_sent:
+            if r.t_ack is None and r.t_sent and r.sent_in_time:
                 room = self.rooms[r.room]
                 out[(room.quiz_id, r.question, room.players[r.player].account.user_id)] = r
         return out
