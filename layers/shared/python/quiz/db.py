@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -31,7 +32,15 @@ _lock = threading.Lock()
 
 
 def _reset(conn: psycopg.Connection) -> None:
-    """Whatever an adapter changed on a connection, the next borrower gets the defaults (in memory, no I/O)."""
+    """Whatever an adapter changed on a connection, the next borrower gets the defaults (in memory, no I/O).
+
+    Done by `CheckedPool.putconn` on the caller's thread, not through the pool's ``reset=`` hook: with
+    a hook, psycopg_pool hands every returned connection to its worker thread, a thread switch (and a
+    fight for the GIL) on every request for what is two attribute writes."""
+    if conn.pgconn.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        conn.rollback()  # returned inside a transaction (an exception mid-way): what the pool would do
+    if conn.pgconn.transaction_status != TransactionStatus.IDLE:
+        return  # closed or busy: the pool discards it
     if conn.autocommit:
         conn.autocommit = False
     conn.row_factory = tuple_row
@@ -73,6 +82,13 @@ class CheckedPool(ConnectionPool):
             conn.close()
             self.putconn(conn)
 
+    def putconn(self, conn: psycopg.Connection[Any]) -> None:
+        try:
+            _reset(conn)
+        except psycopg.Error:
+            conn.close()  # a rollback that failed: the pool discards it and opens a replacement
+        super().putconn(conn)
+
 
 def pool(url: str, *, max_size: int = 4) -> ConnectionPool:
     """The container's pool for ``url``. Small on purpose: one Lambda container serves one request at a
@@ -91,7 +107,6 @@ def pool(url: str, *, max_size: int = 4) -> ConnectionPool:
                 timeout=POOL_WAIT_S,
                 reconnect_timeout=RECONNECT_TIMEOUT_S,
                 kwargs={"autocommit": False, "connect_timeout": CONNECT_TIMEOUT_S},
-                reset=_reset,
             )
             _pools[url] = found
         return found
