@@ -77,6 +77,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=20, help="players of an unmeasured warm-up quiz played first; 0: none (default: 20)")
     p.add_argument("--no-ceiling", action="store_true", help="skip the bare websockets fan-out ceiling")
     p.add_argument("--no-probe", action="store_true", help="skip the product's fan-out probe (batch POST /@connections)")
+    p.add_argument(
+        "--quiet-wait", type=float, default=120.0,
+        help="s the fan-out probe waits at most for the answers still running after the quiz to finish (default: 120)",
+    )  # fmt: skip
     p.add_argument("--max-answers", type=int, default=40_000, help="refuse runs planning more answers than this (default: 40000)")
     p.add_argument("--time-limit", type=float, default=1800.0, help="wall-clock limit of the whole run, s (default: 1800)")
     p.add_argument("--seed", type=int, default=None)
@@ -88,8 +92,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results", type=Path, default=RESULTS, help="directory of the result files (default: bench/results)")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    if min(a.players) < 1 or a.rooms < 1 or a.questions < 1 or not 0 <= a.correct_rate <= 1 or a.spread < 0:
-        p.error("--players, --rooms and --questions must be at least 1, --correct-rate within 0..1, --spread not negative")
+    if min(a.players) < 1 or a.rooms < 1 or a.questions < 1 or not 0 <= a.correct_rate <= 1 or a.spread < 0 or a.quiet_wait < 0:
+        p.error("--players, --rooms and --questions must be at least 1, --correct-rate within 0..1, --spread and --quiet-wait not negative")
     planned = sum(a.rooms * n for n in a.players) * a.questions
     if planned > a.max_answers:
         p.error(f"{planned} answers planned, more than --max-answers {a.max_answers}")
@@ -177,6 +181,7 @@ async def run_scenario(a: argparse.Namespace, spec: ScenarioSpec, target: Target
     driver.run.fanout = {"ceiling": ceiling}
 
     async def probe(conns: list[LiveConnection]) -> None:
+        driver.run.fanout["quiet"] = await fanout.until_quiet(driver.cpu, max_wait_s=a.quiet_wait)
         driver.run.fanout["product"] = await fanout.product_fanout(http, conns, frames, meter=driver.cpu)
         driver.run.fanout["board_frame_bytes"] = max((c.board_bytes for c in conns), default=0) or None
         driver.run.fanout.update(_ratio(driver.run.fanout))

@@ -175,6 +175,13 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
                 f"{'':>9} emulator memory: {memory['rss_before_kib'] / 1024:.0f} MiB before the joins, "
                 f"{memory['rss_after_kib'] / 1024:.0f} MiB after: {memory['kib_per_connection']:.1f} KiB per connection"
             )
+        quiet = (s.get("fanout") or {}).get("quiet")
+        if quiet:
+            lines.append(
+                f"{'':>9} fan-out probe started {quiet['waited_s']} s after the quiz, "
+                + ("once the functions and PostgreSQL were idle" if quiet["quiet"] else
+                   f"NOT idle: they still kept {quiet['busy_cores']} cores busy (the product figure includes their work)")
+            )  # fmt: skip
         for side in ("product", "ceiling"):
             parts = (s.get("fanout") or {}).get(side, {}).get("cpu_us_per_frame") or {}
             if parts:

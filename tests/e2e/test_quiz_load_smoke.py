@@ -61,6 +61,8 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
     assert scenario["missed"] == 0 and scenario["board_p50_ms"] is not None and scenario["ack_p50_ms"] is not None
     assert scenario["fanout"]["ceiling"]["frames_per_s"] > 0 and scenario["fanout"]["product"]["frames_per_s"] > 0
     assert scenario["fanout"]["ratio"] is not None
+    quiet = scenario["fanout"]["quiet"]  # the probe waited for the quiz's answers to finish running first
+    assert quiet["quiet"] is True and quiet["waited_s"] >= 1.0 and "fan-out probe started" in table([figures])
     assert written["seeding"]["accounts"] == 6 + 3, "5 players and a host, after a warm-up of 2 players and a host"
     assert written["warmup"]["completed"] and written["warmup"]["missed"] == 0
     assert written["machine"]["cpus"] and all(
