@@ -12,6 +12,7 @@ API Gateway time) is lost. A retry with the same idempotency key finds it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -49,4 +50,26 @@ def _late(task: asyncio.Future[Any], function_id: str, when: str) -> None:
     if failure is not None:
         log.error("%s finished %s, with an error: %s", function_id, when, failure)
     else:
-        log.info("%s finished %s; its response was dropped, as API Gateway drops it", function_id, when)
+        log.info("%s finished %s; its response (%s) was dropped, as API Gateway drops it", function_id, when, outcome(task.result()))
+
+
+def outcome(result: Any) -> str:
+    """What a response was, without its content (a body may carry a token): its status code and, for a
+    JSON object body, its `type` and its error's `code`. What API Gateway drops, the emulator's log still
+    tells (an answer recorded, or refused as `question_closed`, say) to whoever wonders what became of it."""
+    if not isinstance(result, dict):
+        return "not a proxy response"
+    parts = [f"status {result.get('statusCode', 200)}"]
+    body = result.get("body")
+    doc: Any = None
+    if isinstance(body, str) and body.startswith("{") and not result.get("isBase64Encoded"):
+        try:
+            doc = json.loads(body)
+        except (ValueError, RecursionError):
+            doc = None
+    if isinstance(doc, dict):
+        error = doc.get("error")
+        for name, value in (("type", doc.get("type")), ("error", error.get("code") if isinstance(error, dict) else None)):
+            if isinstance(value, str):
+                parts.append(f"{name} {value[:40]}")
+    return ", ".join(parts)

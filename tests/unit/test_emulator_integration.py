@@ -48,3 +48,45 @@ def test_a_caller_that_goes_away_does_not_cancel_the_invocation() -> None:
         assert finished == ["done"]  # on Lambda the invocation runs whatever became of its caller
 
     asyncio.run(scenario())
+
+
+def test_a_dropped_response_is_logged_by_what_it_was_never_by_its_content(caplog: pytest.LogCaptureFixture) -> None:
+    finished: list[str] = []
+    refused = {"statusCode": 200, "body": '{"type":"error","action":"answer","error":{"code":"question_closed","message":"closed"}}'}
+
+    async def refusal() -> dict[str, object]:
+        await _invocation(0.1, finished)
+        return refused
+
+    async def scenario() -> None:
+        with pytest.raises(IntegrationTimeout):
+            await within(refusal(), "WsAnswerFunction", 0.02)
+        await asyncio.sleep(0.2)
+
+    with caplog.at_level("INFO", logger="emulator.integration"):
+        asyncio.run(scenario())
+    (line,) = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert "WsAnswerFunction finished after the integration timeout" in line
+    assert "(status 200, type error, error question_closed)" in line and 'closed"' not in line
+
+
+@pytest.mark.parametrize(
+    ("result", "said"),
+    [
+        ({"statusCode": 200, "body": '{"type":"answer_result","score":875}'}, "status 200, type answer_result"),
+        ({"statusCode": 201, "body": '{"access_token":"eyJ.secret","token_type":"Bearer"}'}, "status 201"),
+        (
+            {"statusCode": 503, "body": '{"error":{"code":"service_unavailable","message":"retry"}}'},
+            "status 503, error service_unavailable",
+        ),
+        ({"statusCode": 200, "body": "not json"}, "status 200"),
+        ({"statusCode": 200, "body": "e30=", "isBase64Encoded": True}, "status 200"),
+        ({"body": '{"type": ' + "[" * 5000 + "]" * 5000 + "}"}, "status 200"),
+        ("a bare string", "not a proxy response"),
+    ],
+)
+def test_what_a_response_was_is_told_without_its_content(result: object, said: str) -> None:
+    from local.emulator.integration import outcome
+
+    told = outcome(result)
+    assert told == said and "secret" not in told
