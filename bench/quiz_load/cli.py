@@ -17,9 +17,11 @@ import argparse
 import asyncio
 import contextlib
 import math
+import re
 import resource
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -186,12 +188,44 @@ async def run_scenario(a: argparse.Namespace, spec: ScenarioSpec, target: Target
         driver.run.fanout["board_frame_bytes"] = max((c.board_bytes for c in conns), default=0) or None
         driver.run.fanout.update(_ratio(driver.run.fanout))
 
+    log_from = log_size(target.emulator_log)
     try:
         await driver.play(players, hosts, after_quiz=None if a.no_probe else probe)
         await settle_no_reply(driver.no_reply(), driver.run, seeder, wait_s=a.no_reply_wait, progress=not a.no_progress)
     except Exception as exc:  # recorded with the scenario; the next one may still run
         driver.run.stopped_by = f"{type(exc).__name__}: {exc}"[:300]
         print(f"scenario {spec.name} stopped: {driver.run.stopped_by}", file=sys.stderr)
+    finally:
+        if target.emulator_log is not None:
+            driver.run.dropped = dropped_responses(target.emulator_log, log_from)
+
+
+# A line of the node's log (local/emulator/integration.py) for a response API Gateway did not wait for.
+DROPPED = re.compile(r"(\w+) finished after the integration timeout; its response \(([^)]*)\) was dropped")
+
+
+def log_size(log: Path | None) -> int:
+    try:
+        return log.stat().st_size if log is not None else 0
+    except OSError:
+        return 0
+
+
+def dropped_responses(log: Path, offset: int = 0) -> Counter[str] | None:
+    """The responses the node dropped after the integration timeout, from `offset` of its log on, counted
+    by function and by what they were: of the answers that got no reply, which were recorded
+    (`answer_result`) and which refused (`error question_closed`), as the functions answered them."""
+    found: Counter[str] = Counter()
+    try:
+        with log.open("rb") as f:
+            f.seek(offset)
+            for line in f:
+                match = DROPPED.search(line.decode("utf-8", "replace"))
+                if match:
+                    found[f"{match[1]}: {match[2]}"] += 1
+    except OSError:
+        return None  # no log to read: unknown, not none
+    return found
 
 
 async def settle_no_reply(
@@ -238,7 +272,7 @@ def target(a: argparse.Namespace, document: dict[str, Any]) -> Iterator[tuple[Ta
     print("starting the emulator (own Kafka topic, test database, Redis db 1) ...", file=sys.stderr, flush=True)
     with local_product(emulator_args=a.emulator_arg, keep_dir=a.results) as product:
         document["emulator"] = {"log": str(product.log), "scores_topic": product.scores_topic, "args": a.emulator_arg}
-        yield Target(product.base_url, product.pid), product.database_url, product.keys
+        yield Target(product.base_url, product.pid, product.log), product.database_url, product.keys
 
 
 def measure(

@@ -102,6 +102,7 @@ def summary(run: ScenarioRun) -> dict[str, Any]:
         "no_reply_in_time": sum(1 for r in run.records if r.t_ack is None and r.t_sent and r.sent_in_time),
         "no_reply_recorded": run.no_reply_recorded,
         "no_reply_settled_s": run.no_reply_settled_s,
+        "dropped_responses": dict(run.dropped.most_common()) if run.dropped is not None else None,
         "board_frames_per_s_during_quiz": round((frames["leaderboard"] + frames["your_rank"]) / max(run.window_s, 1e-9), 1),
         "fanout": run.fanout,
         "cpu_ms": cpu_figures(run),
@@ -169,6 +170,10 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
                    f"{recorded} found recorded in the database (the last {s['no_reply_settled_s']} s after the quiz), {in_time - recorded} not")
                 + (f"; {late} sent after the deadline (refused, as they should be)" if late else "")
             )  # fmt: skip
+        dropped = s.get("dropped_responses")
+        if dropped:
+            told = "; ".join(f"{n} {what}" for what, n in dropped.items())
+            lines.append(f"{'':>9} responses the node dropped after API Gateway's timeout, as the functions gave them: {told}")
         memory = s.get("emulator_memory")
         if memory:
             lines.append(

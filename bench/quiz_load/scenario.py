@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,6 +36,7 @@ _FAILURES = (TimeoutError, ConnectionError, OSError, httpx.HTTPError)
 class Target:
     base_url: str
     emulator_pid: int | None = None  # the node under test, when this run started it: its CPU is measured per function
+    emulator_log: Path | None = None  # its log, when this run started it: what became of the responses API Gateway dropped
 
     @property
     def ws_url(self) -> str:
@@ -113,6 +115,9 @@ class ScenarioRun:
     # runs): how many the database held by the end of the wait after the quiz, and when the last one came.
     no_reply_recorded: int | None = None
     no_reply_settled_s: float | None = None
+    # The responses the node dropped after API Gateway's integration timeout, from its log, by function and
+    # by what they were ("WsAnswerFunction: status 200, type answer_result"); None when the log is not ours.
+    dropped: Counter[str] | None = None
 
 
 def _via(index: int, answer_via: str) -> str:

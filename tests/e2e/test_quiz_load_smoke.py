@@ -35,7 +35,7 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
                        "--results", str(tmp_path), "--no-progress", "--time-limit", "240"])  # fmt: skip
     runs: list[ScenarioRun] = []
     document: dict[str, Any] = {"settings": {"players": [5]}, "machine": machine()}
-    measure(args, Target(product.base_url, product.pid), product.database_url, product.keys, runs, document)
+    measure(args, Target(product.base_url, product.pid, product.log), product.database_url, product.keys, runs, document)
     (run,) = runs
     figures = summary(run)
 
@@ -61,6 +61,7 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
     assert scenario["missed"] == 0 and scenario["board_p50_ms"] is not None and scenario["ack_p50_ms"] is not None
     assert scenario["fanout"]["ceiling"]["frames_per_s"] > 0 and scenario["fanout"]["product"]["frames_per_s"] > 0
     assert scenario["fanout"]["ratio"] is not None
+    assert scenario["dropped_responses"] == {}, "the node's log was read: no response came after API Gateway's timeout"
     quiet = scenario["fanout"]["quiet"]  # the probe waited for the quiz's answers to finish running first
     assert quiet["quiet"] is True and quiet["waited_s"] >= 1.0 and "fan-out probe started" in table([figures])
     assert written["seeding"]["accounts"] == 6 + 3, "5 players and a host, after a warm-up of 2 players and a host"
