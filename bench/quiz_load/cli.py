@@ -214,7 +214,8 @@ def log_size(log: Path | None) -> int:
 def dropped_responses(log: Path, offset: int = 0) -> Counter[str] | None:
     """The responses the node dropped after the integration timeout, from `offset` of its log on, counted
     by function and by what they were: of the answers that got no reply, which were recorded
-    (`answer_result`) and which refused (`error question_closed`), as the functions answered them."""
+    (`answer_result`) and which refused (`error question_closed`), as the functions answered them. Read
+    once the lookup of those answers is over: a line written later is counted with the next scenario."""
     found: Counter[str] = Counter()
     try:
         with log.open("rb") as f:

@@ -108,6 +108,23 @@ class CpuMeter:
         seconds["machine"] = _machine_busy_s()
         return seconds
 
+    def processes(self) -> dict[str, tuple[str, float]]:
+        """Each named process's CPU seconds now, by pid. Two of these make a short window's figure that a
+        process exiting within it (a worker killed on its timeout, a closed connection's backend) cannot
+        zero: `snapshot` sums the living, so such an exit can make a component's total go down."""
+        seconds: dict[str, tuple[str, float]] = {}
+        for entry in PROC.iterdir():
+            pid = entry.name
+            if not pid.isdigit():
+                continue
+            stat = _stat(pid)
+            if stat is None:
+                continue
+            kind = self._component(pid, stat[0])
+            if kind:
+                seconds[pid] = (kind, stat[1])
+        return seconds
+
     @staticmethod
     def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
         """CPU seconds per component between two snapshots, with `other` = the machine minus the named ones."""

@@ -145,13 +145,17 @@ async def ceiling(
 IDLE_CORES = 0.1
 
 
-def busy_cores(spent: dict[str, float], window_s: float) -> float:
-    """Cores the product's own backlog kept busy over a window: its functions' workers and PostgreSQL."""
-    return sum(v for k, v in spent.items() if k.startswith("fn:") or k == "postgres") / max(window_s, 1e-9)
+def busy_cores(before: dict[str, tuple[str, float]], after: dict[str, tuple[str, float]], window_s: float) -> float:
+    """Cores the product's own backlog kept busy over a window, from two `CpuMeter.processes` readings: its
+    functions' workers and PostgreSQL, process by process (one started within the window counts whole)."""
+    spent = sum(
+        seconds - before.get(pid, (kind, 0.0))[1] for pid, (kind, seconds) in after.items() if kind.startswith("fn:") or kind == "postgres"
+    )
+    return max(0.0, spent) / max(window_s, 1e-9)
 
 
 async def until_quiet(
-    meter: CpuMeter,
+    meter: CpuMeter | None,
     *,
     max_wait_s: float,
     window_s: float = 1.0,
@@ -161,13 +165,16 @@ async def until_quiet(
 ) -> dict[str, Any]:
     """Wait until the product is idle (see `IDLE_CORES`), at most `max_wait_s`; say how long that took,
     whether it got there, and how busy the last window was, so that a figure measured beside a backlog
-    says so instead of passing for the fan-out's own."""
+    says so instead of passing for the fan-out's own. Without /proc, or against a node this run did not
+    start (its workers cannot be told apart), there is nothing to wait on: `quiet` is None, unknown."""
+    if meter is None or meter.emulator_pid is None:
+        return {"quiet": None, "waited_s": 0.0, "busy_cores": None}
     started = clock()
-    before = meter.snapshot()
+    before = meter.processes()
     while True:
         await sleep(window_s)
-        after = meter.snapshot()
-        busy = busy_cores(CpuMeter.spent(before, after), window_s)
+        after = meter.processes()
+        busy = busy_cores(before, after, window_s)
         waited = clock() - started
         if busy < idle_cores or waited >= max_wait_s:
             return {"quiet": busy < idle_cores, "waited_s": round(waited, 1), "busy_cores": round(busy, 3)}

@@ -181,7 +181,7 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
                 f"{memory['rss_after_kib'] / 1024:.0f} MiB after: {memory['kib_per_connection']:.1f} KiB per connection"
             )
         quiet = (s.get("fanout") or {}).get("quiet")
-        if quiet:
+        if quiet and quiet.get("quiet") is not None:
             lines.append(
                 f"{'':>9} fan-out probe started {quiet['waited_s']} s after the quiz, "
                 + ("once the functions and PostgreSQL were idle" if quiet["quiet"] else

@@ -59,7 +59,8 @@ def outcome(result: Any) -> str:
     tells (an answer recorded, or refused as `question_closed`, say) to whoever wonders what became of it."""
     if not isinstance(result, dict):
         return "not a proxy response"
-    parts = [f"status {result.get('statusCode', 200)}"]
+    status = result.get("statusCode", 200)
+    parts = [f"status {status if isinstance(status, int) else '(not a number)'}"]
     body = result.get("body")
     doc: Any = None
     if isinstance(body, str) and body.startswith("{") and not result.get("isBase64Encoded"):

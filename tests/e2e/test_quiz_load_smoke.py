@@ -32,7 +32,7 @@ SCENARIO_FIELDS = (
 
 def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
     args = parse_args(["--players", "5", "--questions", "1", "--spread", "1", "--seed", "7", "--fanout-frames", "5", "--warmup", "2",
-                       "--results", str(tmp_path), "--no-progress", "--time-limit", "240"])  # fmt: skip
+                       "--results", str(tmp_path), "--no-progress", "--time-limit", "240", "--quiet-wait", "60"])  # fmt: skip
     runs: list[ScenarioRun] = []
     document: dict[str, Any] = {"settings": {"players": [5]}, "machine": machine()}
     measure(args, Target(product.base_url, product.pid, product.log), product.database_url, product.keys, runs, document)
@@ -62,8 +62,11 @@ def test_five_players_one_question(product: Product, tmp_path: Path) -> None:
     assert scenario["fanout"]["ceiling"]["frames_per_s"] > 0 and scenario["fanout"]["product"]["frames_per_s"] > 0
     assert scenario["fanout"]["ratio"] is not None
     assert scenario["dropped_responses"] == {}, "the node's log was read: no response came after API Gateway's timeout"
-    quiet = scenario["fanout"]["quiet"]  # the probe waited for the quiz's answers to finish running first
-    assert quiet["quiet"] is True and quiet["waited_s"] >= 1.0 and "fan-out probe started" in table([figures])
+    # The probe first waited for the quiz's answers to finish running; a 5-player quiz leaves none (the
+    # whole machine's PostgreSQL counts, so another client of the server could delay it, up to --quiet-wait).
+    quiet = scenario["fanout"]["quiet"]
+    assert quiet["quiet"] is True and quiet["busy_cores"] < 0.1, quiet
+    assert "once the functions and PostgreSQL were idle" in table([figures])
     assert written["seeding"]["accounts"] == 6 + 3, "5 players and a host, after a warm-up of 2 players and a host"
     assert written["warmup"]["completed"] and written["warmup"]["missed"] == 0
     assert written["machine"]["cpus"] and all(

@@ -51,10 +51,13 @@ def test_a_connection_returned_inside_a_transaction_is_rolled_back(one_connectio
         admin.execute(f"CREATE TABLE {table} (n int)")
         try:
             conn = pool.getconn()
+            conn.row_factory = dict_row  # type: ignore[assignment]
             conn.execute(f"INSERT INTO {table} VALUES (1)")  # an open transaction, never committed
             pool.putconn(conn)
             with pool.connection() as again:
                 assert again.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                assert again.execute("SELECT 1").fetchone() == (1,), "rolled back, then reset: tuples again"
+                again.rollback()
                 again.autocommit = True
             row = admin.execute(f"SELECT count(*) FROM {table}").fetchone()
             assert row == (0,)
@@ -65,6 +68,7 @@ def test_a_connection_returned_inside_a_transaction_is_rolled_back(one_connectio
 def test_a_connection_returned_in_a_failed_transaction_is_rolled_back_and_kept(one_connection_pool: db.CheckedPool) -> None:
     pool = one_connection_pool
     conn = pool.getconn()
+    conn.row_factory = dict_row  # type: ignore[assignment]
     backend = conn.info.backend_pid
     with pytest.raises(psycopg.errors.DivisionByZero):
         conn.execute("SELECT 1 / 0")

@@ -83,6 +83,7 @@ def test_a_dropped_response_is_logged_by_what_it_was_never_by_its_content(caplog
         ({"statusCode": 200, "body": "e30=", "isBase64Encoded": True}, "status 200"),
         ({"body": '{"type": ' + "[" * 5000 + "]" * 5000 + "}"}, "status 200"),
         ("a bare string", "not a proxy response"),
+        ({"statusCode": "eyJ.secret", "body": "{}"}, "status (not a number)"),
     ],
 )
 def test_what_a_response_was_is_told_without_its_content(result: object, said: str) -> None:

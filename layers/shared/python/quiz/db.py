@@ -87,7 +87,8 @@ class CheckedPool(ConnectionPool):
             _reset(conn)
         except psycopg.Error:
             conn.close()  # a rollback that failed: the pool discards it and opens a replacement
-        super().putconn(conn)
+        finally:
+            super().putconn(conn)  # whatever happened, the pool gets it back (and discards it if unusable)
 
 
 def pool(url: str, *, max_size: int = 4) -> ConnectionPool:
