@@ -81,7 +81,7 @@ KAFKA_COUNTERS = {
     "commit_errors": "failed offset commits",
     "batches_abandoned": "failing batches left uncommitted on stop or rebalance",
     "rebalances": "partition revocations",
-    "consumer_restarts": "consumers replaced after a join that never completed",
+    "consumer_restarts": "consumers replaced after a join that never completed or a broker lost under a poll",
 }
 KAFKA_GAUGES = {
     "last_lag": ("lag_records", "records behind the high watermark over the assigned partitions, at the last poll"),

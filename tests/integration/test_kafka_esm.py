@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaConnectionError, KafkaError
 
 from local.emulator.kafka_esm import SESSION_TIMEOUTS_MS, KafkaEventSourceMapping
 from local.stack import REPO, load_stack
@@ -447,6 +447,30 @@ def test_a_join_that_never_completes_is_recovered_with_a_new_consumer(broker: Br
     eventually(lambda: esm.metrics()["consumer_restarts"] == 1, WAIT, "the consumer to be replaced")
     broker.produce(topic, b"after")
     eventually(lambda: handler.values() == [b"before", b"after"], WAIT, "the record produced after the recovery")
+    eventually(lambda: broker.committed(group, topic) == {0: 2}, WAIT, "both commits")
+
+
+def test_a_broker_lost_under_a_poll_gets_a_new_consumer_and_the_mapping_goes_on(broker: Broker) -> None:
+    topic, group = broker.topic("lost"), broker.group("lost")
+    handler = Handler()
+    esm = broker.started(broker.mapping(handler, msk(topic, group)))
+    broker.produce(topic, b"before")
+    eventually(lambda: handler.values() == [b"before"], WAIT, "the first record")
+    eventually(lambda: broker.committed(group, topic) == {0: 1}, WAIT, "its commit (so nothing is read twice)")
+    # What kafka-python lets out of poll when the broker is killed under it (the heartbeat's coordinator
+    # lookup meets a refused connection): it used to end the mapping for good.
+    consumer = esm._poller._consumer
+    real_poll = consumer.poll
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        consumer.poll = real_poll
+        raise KafkaConnectionError("KafkaConnectionError: 111 ECONNREFUSED")
+
+    consumer.poll = refused
+    eventually(lambda: esm._poller._consumer not in (None, consumer), WAIT, "a new consumer")
+    assert esm.running and esm.metrics()["state"] == "running" and esm.metrics()["consumer_restarts"] == 1
+    broker.produce(topic, b"after")
+    eventually(lambda: handler.values() == [b"before", b"after"], WAIT, "the record produced after the broker came back")
     eventually(lambda: broker.committed(group, topic) == {0: 2}, WAIT, "both commits")
 
 

@@ -24,7 +24,7 @@ class MappingMetrics:
     commit_errors: int = 0
     batches_abandoned: int = 0  # stop() or a rebalance during a failing batch: left uncommitted
     rebalances: int = 0
-    consumer_restarts: int = 0  # joins that never completed, recovered with a new consumer
+    consumer_restarts: int = 0  # joins that never completed, or a broker lost under a poll: recovered with a new consumer
     assigned_partitions: int = 0
     last_batch_size: int = 0
     last_invoke_seconds: float = 0.0

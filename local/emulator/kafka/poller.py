@@ -44,6 +44,7 @@ log = logging.getLogger("local.emulator.kafka_esm")
 SESSION_TIMEOUTS_MS = (3000, 6000)
 HEARTBEAT_INTERVAL_MS = 1000
 RECONNECT_BACKOFF_MAX_MS = 1000  # the longest pause between reconnects to a broker that went away
+BROKER_LOST_RETRY_MAX_S = 2.0  # the longest pause between new consumers while a broker that was there is gone
 
 
 class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
@@ -150,8 +151,11 @@ class Poller:
         """The consumer session in use: how long the group waits for this consumer after it falls silent."""
         return self._sessions_ms[0]
 
-    def connect(self) -> bool:
+    def connect(self, *, max_delay_s: float | None = None) -> bool:
+        """Build the consumer and subscribe, retrying with a doubling delay (capped at `max_delay_s`, by
+        default the mapping's `retry_backoff_max_s`) while Kafka cannot be reached; False once stopping."""
         delay = self._retry_backoff_s
+        cap = self._retry_backoff_max_s if max_delay_s is None else max_delay_s
         while not self._stopping.is_set():
             try:
                 self._consumer = KafkaConsumer(
@@ -185,7 +189,7 @@ class Poller:
                 log.warning("%s: cannot reach Kafka at %s (%s); retrying in %.1fs", self.function_name, self._bootstrap_servers, exc, delay)
                 if self._stopping.wait(delay):
                     return False
-                delay = min(delay * 2, self._retry_backoff_max_s)
+                delay = min(delay * 2, cap)
         return False
 
     def close(self) -> None:
@@ -213,6 +217,15 @@ class Poller:
             )
             self._replace_consumer(why=None)
             return {}
+        except KafkaError as exc:
+            # The broker went away under the consumer (killed, restarting, unreachable) and kafka-python let
+            # the error out of poll: an AWS mapping keeps polling a broker that is down, and so does this
+            # one, with a new consumer that connects again as soon as the broker is back (it used to end
+            # the mapping for good: no score reached a board until the emulator restarted).
+            log.warning("%s: polling Kafka failed (%s: %s); reconnecting with a new consumer", self.function_name, type(exc).__name__, exc)
+            self._metrics.consumer_restarts += 1
+            self._replace_consumer(why=None, max_delay_s=BROKER_LOST_RETRY_MAX_S)
+            return {}
         self._metrics.polls += 1
         fresh = self.ownership.take_newly_assigned()
         if fresh:
@@ -226,11 +239,11 @@ class Poller:
         self._update_lag()
         return polled
 
-    def _replace_consumer(self, why: str | None = "stuck") -> None:
+    def _replace_consumer(self, why: str | None = "stuck", *, max_delay_s: float | None = None) -> None:
         """A join that never completes (kafka-python 3.0 can wedge when a rejoin overlaps a sync) would
         silently stop the mapping; leave the group and join again with a new consumer instead. Whatever
         was in flight is uncommitted and is read again. Also used, with `why` None, to join again with a
-        longer session after the broker refused a short one."""
+        longer session after the broker refused a short one, and after the broker went away under a poll."""
         if why is not None:
             log.warning(
                 "%s: no partition assignment %.0fs into a rebalance; rejoining with a new consumer",
@@ -242,7 +255,7 @@ class Poller:
         with contextlib.suppress(Exception):
             self._consumer.close(autocommit=False)
         self._consumer = None
-        if not self.connect():
+        if not self.connect(max_delay_s=max_delay_s):
             self._stopping.set()
 
     def _position_new_partitions(self, fresh: set[TopicPartition], polled: dict[TopicPartition, list[Any]]) -> None:
