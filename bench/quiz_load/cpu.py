@@ -94,24 +94,18 @@ class CpuMeter:
         return kind
 
     def snapshot(self) -> dict[str, float]:
+        """CPU seconds per component now (the living processes' sums), and the whole machine's."""
         seconds: dict[str, float] = defaultdict(float)
-        for entry in PROC.iterdir():
-            pid = entry.name
-            if not pid.isdigit():
-                continue
-            stat = _stat(pid)
-            if stat is None:
-                continue
-            kind = self._component(pid, stat[0])
-            if kind:
-                seconds[kind] += stat[1]
+        for kind, spent in self.processes().values():
+            seconds[kind] += spent
         seconds["machine"] = _machine_busy_s()
         return seconds
 
     def processes(self) -> dict[str, tuple[str, float]]:
-        """Each named process's CPU seconds now, by pid. Two of these make a short window's figure that a
-        process exiting within it (a worker killed on its timeout, a closed connection's backend) cannot
-        zero: `snapshot` sums the living, so such an exit can make a component's total go down."""
+        """Each named process's component and CPU seconds now, by pid. Two of these make a short window's
+        figure that a process exiting within it (a worker killed on its timeout, a closed connection's
+        backend) cannot zero: `snapshot` sums the living, so such an exit can make a component's total
+        go down."""
         seconds: dict[str, tuple[str, float]] = {}
         for entry in PROC.iterdir():
             pid = entry.name

@@ -149,7 +149,9 @@ def busy_cores(before: dict[str, tuple[str, float]], after: dict[str, tuple[str,
     """Cores the product's own backlog kept busy over a window, from two `CpuMeter.processes` readings: its
     functions' workers and PostgreSQL, process by process (one started within the window counts whole)."""
     spent = sum(
-        seconds - before.get(pid, (kind, 0.0))[1] for pid, (kind, seconds) in after.items() if kind.startswith("fn:") or kind == "postgres"
+        seconds - (before[pid][1] if pid in before else 0.0)
+        for pid, (kind, seconds) in after.items()
+        if kind.startswith("fn:") or kind == "postgres"
     )
     return max(0.0, spent) / max(window_s, 1e-9)
 

@@ -12,6 +12,7 @@ API Gateway time) is lost. A retry with the same idempotency key finds it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable
@@ -64,10 +65,8 @@ def outcome(result: Any) -> str:
     body = result.get("body")
     doc: Any = None
     if isinstance(body, str) and body.startswith("{") and not result.get("isBase64Encoded"):
-        try:
+        with contextlib.suppress(ValueError, RecursionError):
             doc = json.loads(body)
-        except (ValueError, RecursionError):
-            doc = None
     if isinstance(doc, dict):
         error = doc.get("error")
         for name, value in (("type", doc.get("type")), ("error", error.get("code") if isinstance(error, dict) else None)):
